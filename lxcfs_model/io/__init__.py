@@ -7,10 +7,29 @@ modules of this package):
 - ``SystemReader(root="/")``
   - ``.host_snapshot() -> HostSnapshot``
   - ``.clock() -> Clock``
-  - ``.layout`` -> the cgroup hierarchies found (v1, hybrid or v2)
+  - ``.layout`` -> the cgroup hierarchies found (v1, hybrid or v2): ``CgroupLayout``
   - ``.view_for_cgroup(path) -> CgroupView`` (same path in every hierarchy; ``NoSuchCgroup``)
   - ``.resolve_pid(pid) -> Container`` (the container a pid belongs to, spec section 2;
     ``NoSuchProcess``)
   - ``.view_for_container(container) -> CgroupView``
   - ``.view_for_pid(pid) -> CgroupView``
+  - for the FUSE adapter's pid cache: ``.pid_namespace_inode(pid)``,
+    ``.process_start_ticks(pid)`` (a pid plus its start time names one process).
+
+Modules: ``layout`` (which hierarchies exist), ``reader`` (SystemReader, Container). The text
+parsers are pure and live in ``lxcfs_model.cgroup_parsers``.
 """
+
+from __future__ import annotations
+
+from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
+from lxcfs_model.io.reader import Container, SystemReader, prune_init_scope
+
+__all__ = [
+    "CgroupLayout",
+    "Container",
+    "Hierarchy",
+    "SystemReader",
+    "discover_layout",
+    "prune_init_scope",
+]

@@ -1,0 +1,866 @@
+"""SystemReader: a live system (root ``/``) or a fixture tree read into the model's values.
+
+Rules:
+1. Everything is read below ``root`` (``<root>/proc``, ``<root>/sys``), so a fixture tree
+   laid out like / is read exactly like the live machine. Only the clock and ``clk_tck``
+   differ: live they come from the kernel, for a tree from ``proc/uptime`` and 100.
+2. Bad cgroup data never raises: a missing or malformed file makes its controller None (or
+   the field its documented default) and adds one line, ``<file>: <reason>``, to
+   ``CgroupView.problems``; renderers then fall back (spec 3.12). What does raise is a bad
+   *request*: a cgroup or process that does not exist or vanished while being read
+   (``NoSuchCgroup``/``NoSuchProcess``), an unreadable root (``LxcfsModelError``).
+3. No caching and no fork: each call reads what it needs (a view is ~30 small reads). The
+   FUSE adapter caches pid -> Container, validated with ``process_start_ticks`` and
+   ``pid_namespace_inode``.
+
+Theory: ``resolve_pid`` answers spec section 2 (whose cgroups a caller sees) as a
+``Container``; ``view_for_container`` reads each controller at the container's path in the
+controller's own hierarchy. ``view_for_cgroup`` is the same with one path everywhere.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
+
+import attrs
+
+from lxcfs_model import cgroup_parsers as parsers
+from lxcfs_model.cpuset import parse_cpuset
+from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess, ParseError
+from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
+from lxcfs_model.values import (
+    CgroupView,
+    Clock,
+    CpuCgroup,
+    CpusetCgroup,
+    CpuTime,
+    CpuUsage,
+    HostSnapshot,
+    InitProcess,
+    IoCgroup,
+    IoDeviceStats,
+    LimitLevel,
+    MemoryCgroup,
+    PressureCgroup,
+    QuotaLevel,
+    SwapAccounting,
+)
+
+__all__ = ["Container", "SystemReader", "prune_init_scope"]
+
+T = TypeVar("T")
+
+# /proc/<pid>/cgroup names the cgroup2 hierarchy with an empty controller list (``0::/x``).
+UNIFIED = ""
+
+# What a fixture tree's /proc/stat and /proc/<pid>/stat are counted in (USER_HZ on every
+# mainstream architecture).
+FIXTURE_CLK_TCK = 100
+
+_INIT_SCOPE = "/init.scope"
+
+
+def prune_init_scope(path: str) -> str:
+    """Drop one trailing ``/init.scope`` (spec 2.1 step 5): ``/ct/init.scope`` -> ``/ct``,
+    ``/init.scope`` -> ``/``."""
+    if path.endswith(_INIT_SCOPE):
+        return path[: -len(_INIT_SCOPE)] or "/"
+    return path
+
+
+def _ancestors(path: str) -> list[str]:
+    """``/a/b`` -> ``["/a/b", "/a", "/"]``: the cgroup and each ancestor, innermost first."""
+    levels = [path]
+    while path != "/":
+        path = path.rsplit("/", 1)[0] or "/"
+        levels.append(path)
+    return levels
+
+
+def _normalise_cgroup_path(path: str) -> str:
+    parts = [part for part in path.strip().split("/") if part]
+    if any(part in (".", "..") for part in parts):
+        raise NoSuchCgroup(f"cgroup path {path!r} must not contain '.' or '..'")
+    return "/" + "/".join(parts)
+
+
+@attrs.frozen
+class Container:
+    """Whose cgroups a caller sees (spec 2.1).
+
+    ``target_pid``: the process whose cgroups are read, the init of the caller's pid
+    namespace, or the caller itself when that is the reader's own namespace (or no init can
+    be found). ``init_pid``: host pid of the caller's namespace init, host pid 1 for host
+    callers (what uptime's age uses); None if the namespace has no init any more.
+    ``pid_namespace``: inode of the caller's pid namespace. ``cgroup_paths``: controller ->
+    cgroup path of ``target_pid`` with ``/init.scope`` pruned; the cgroup2 path is under
+    the key ``""``; named v1 hierarchies keep their ``name=`` prefix.
+    """
+
+    caller_pid: int
+    target_pid: int
+    init_pid: int | None
+    pid_namespace: int
+    cgroup_paths: Mapping[str, str] = attrs.field(hash=False)
+
+    def path_in(self, hierarchy: Hierarchy) -> str | None:
+        """The container's cgroup path in ``hierarchy``, if it is listed there."""
+        if hierarchy.version == "v2":
+            return self.cgroup_paths.get(UNIFIED)
+        for controller in sorted(hierarchy.controllers):
+            if controller in self.cgroup_paths:
+                return self.cgroup_paths[controller]
+        return None
+
+
+class _Missing(Exception):
+    """A cgroup file that does not exist (its cgroup still does)."""
+
+
+class _ViewReader:
+    """Reads one view, collecting problems. One instance per view; not shared."""
+
+    def __init__(self, reader: SystemReader, path_in: Callable[[Hierarchy], str | None]):
+        self.reader = reader
+        self.layout = reader.layout
+        self.path_in = path_in
+        self.problems: list[str] = []
+
+    # ------------------------------------------------------------------------- plumbing
+
+    def display(self, hierarchy: Hierarchy, path: str, file: str) -> str:
+        return "/" + "/".join(p for p in (hierarchy.directory, path.strip("/"), file) if p)
+
+    def read(self, hierarchy: Hierarchy, path: str, file: str) -> str:
+        """The file's text; ``_Missing`` if absent, NoSuchCgroup if the cgroup vanished,
+        ``ParseError`` (with the file name) if unreadable for another reason."""
+        location = self.reader.path(hierarchy.directory, path.lstrip("/"), file)
+        try:
+            with open(location, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            if not os.path.isdir(os.path.dirname(location)):
+                raise NoSuchCgroup(
+                    f"cgroup {path} vanished from {hierarchy.directory} while being read"
+                ) from None
+            raise _Missing from None
+        except OSError as error:
+            if error.errno == errno.ENODEV and not os.path.isdir(os.path.dirname(location)):
+                raise NoSuchCgroup(f"cgroup {path} vanished from {hierarchy.directory}") from None
+            display = self.display(hierarchy, path, file)
+            raise ParseError(f"{display}: unreadable ({error.strerror})") from None
+
+    def parsed(
+        self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
+    ) -> T:
+        """Read and parse; ``_Missing`` passes through, other failures are ParseError."""
+        return parse(self.read(hierarchy, path, file), self.display(hierarchy, path, file))
+
+    def required(
+        self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
+    ) -> T | None:
+        """Like ``parsed``; a missing or bad file is a problem and yields None."""
+        try:
+            return self.parsed(hierarchy, path, file, parse)
+        except _Missing:
+            self.problems.append(f"{self.display(hierarchy, path, file)}: missing")
+        except ParseError as error:
+            self.problems.append(str(error))
+        return None
+
+    def optional(
+        self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
+    ) -> T | None:
+        """Like ``required`` but a missing file (a kernel without it) is no problem."""
+        try:
+            return self.parsed(hierarchy, path, file, parse)
+        except _Missing:
+            return None
+        except ParseError as error:
+            self.problems.append(str(error))
+            return None
+
+    def exists(self, hierarchy: Hierarchy, path: str, file: str) -> bool:
+        return os.path.exists(self.reader.path(hierarchy.directory, path.lstrip("/"), file))
+
+    def locate(self, controller: str) -> tuple[Hierarchy, str] | None:
+        """The hierarchy of ``controller`` and the container's path in it, or None (with a
+        problem if the hierarchy exists but the container has no cgroup there)."""
+        hierarchy = self.layout.hierarchy_for(controller)
+        if hierarchy is None:
+            return None
+        path = self.path_in(hierarchy)
+        if path is None:
+            self.problems.append(f"{controller}: the process is in no cgroup of this hierarchy")
+            return None
+        if not os.path.isdir(self.reader.path(hierarchy.directory, path.lstrip("/"))):
+            self.problems.append(f"{self.display(hierarchy, path, '')}: no such cgroup")
+            return None
+        return hierarchy, path
+
+    # ------------------------------------------------------------------------ controllers
+
+    def view(self, init: InitProcess | None) -> CgroupView:
+        return CgroupView(
+            memory=self.memory(),
+            cpuset=self.cpuset(),
+            cpu=self.cpu(),
+            cpu_usage=self.cpu_usage(),
+            io=self.io(),
+            pressure=self.pressure(),
+            init=init,
+            problems=tuple(self.problems),
+        )
+
+    def memory(self) -> MemoryCgroup | None:
+        found = self.locate("memory")
+        if found is None:
+            return None
+        hierarchy, path = found
+        if hierarchy.version == "v1":
+            return self.memory_v1(hierarchy, path)
+        return self.memory_v2(hierarchy, path)
+
+    def limit_chain(
+        self,
+        hierarchy: Hierarchy,
+        levels: list[str],
+        file: str,
+        parse: Callable[[str, str], int | None],
+        *,
+        missing_is_unlimited: bool,
+    ) -> tuple[LimitLevel, ...] | None:
+        chain = []
+        for level in levels:
+            try:
+                limit = self.parsed(hierarchy, level, file, parse)
+            except _Missing:
+                if not missing_is_unlimited:
+                    self.problems.append(f"{self.display(hierarchy, level, file)}: missing")
+                    return None
+                limit = None
+            except ParseError as error:
+                self.problems.append(str(error))
+                return None
+            chain.append(LimitLevel(path=level, limit=limit))
+        return tuple(chain)
+
+    def memory_v1(self, hierarchy: Hierarchy, path: str) -> MemoryCgroup | None:
+        usage = self.required(hierarchy, path, "memory.usage_in_bytes", parsers.parse_integer)
+        stat = self.required(hierarchy, path, "memory.stat", parsers.parse_flat_keyed)
+        # v1 reports the limit at every level including the root (where it is "unlimited").
+        levels = _ancestors(path)
+        limits = self.limit_chain(
+            hierarchy,
+            levels,
+            "memory.limit_in_bytes",
+            parsers.parse_v1_limit,
+            missing_is_unlimited=False,
+        )
+        if usage is None or stat is None or limits is None:
+            return None
+        swap = None
+        if self.exists(hierarchy, path, "memory.memsw.usage_in_bytes"):
+            memsw_limits = self.limit_chain(
+                hierarchy,
+                levels,
+                "memory.memsw.limit_in_bytes",
+                parsers.parse_v1_limit,
+                missing_is_unlimited=False,
+            )
+            memsw_usage = self.required(
+                hierarchy, path, "memory.memsw.usage_in_bytes", parsers.parse_integer
+            )
+            if memsw_limits is not None and memsw_usage is not None:
+                swap = SwapAccounting(limits=memsw_limits, usage=memsw_usage)
+        slabinfo = None
+        # spec 3.10: the per-cgroup slabinfo is used only if the hierarchy root has one.
+        if self.exists(hierarchy, "/", "memory.kmem.slabinfo"):
+            slabinfo = self.optional(hierarchy, path, "memory.kmem.slabinfo", _verbatim)
+        return MemoryCgroup(
+            version="v1",
+            path=path,
+            usage=usage,
+            limits=limits,
+            stat=stat,
+            swap=swap,
+            swappiness=self.optional(hierarchy, path, "memory.swappiness", parsers.parse_integer),
+            kmem_slabinfo=slabinfo,
+        )
+
+    def nearest_with(self, hierarchy: Hierarchy, path: str, file: str) -> str | None:
+        """Spec 3.1 walk-up: the innermost of ``path`` and its non-root ancestors having
+        ``file`` (the root only when ``path`` is the root); at the root, any first-level
+        child having it (spec 8.6: cgroup2 keeps no swap files at the root)."""
+        levels = _ancestors(path)
+        if path != "/":
+            levels = levels[:-1]
+        for level in levels:
+            if self.exists(hierarchy, level, file):
+                return level
+        if path == "/":
+            directory = self.reader.path(hierarchy.directory)
+            try:
+                children = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
+            except OSError:
+                return None
+            for child in children:
+                if self.exists(hierarchy, "/" + child, file):
+                    return "/" + child
+        return None
+
+    def memory_v2(self, hierarchy: Hierarchy, path: str) -> MemoryCgroup | None:
+        stat = self.required(hierarchy, path, "memory.stat", parsers.parse_flat_keyed)
+        if stat is None:
+            return None
+        if path == "/":
+            # The root has no memory.current, memory.max or memory.swap.*.
+            usage = _root_usage_from_stat(stat)
+            self.problems.append(
+                f"{self.display(hierarchy, path, 'memory.current')}: absent at the cgroup2 "
+                "root; usage = anon + file + kernel from memory.stat"
+            )
+            limits: tuple[LimitLevel, ...] | None = (LimitLevel(path="/", limit=None),)
+        else:
+            found_usage = self.required(hierarchy, path, "memory.current", parsers.parse_integer)
+            if found_usage is None:
+                return None
+            usage = found_usage
+            limits = self.limit_chain(
+                hierarchy,
+                _ancestors(path)[:-1],
+                "memory.max",
+                parsers.parse_v2_limit,
+                missing_is_unlimited=True,
+            )
+        if limits is None:
+            return None
+        return MemoryCgroup(
+            version="v2",
+            path=path,
+            usage=usage,
+            limits=limits,
+            stat=stat,
+            swap=self.swap_v2(hierarchy, path),
+            swappiness=None,
+            zswap_accounting=self.nearest_with(hierarchy, path, "memory.zswap.current") is not None,
+        )
+
+    def swap_v2(self, hierarchy: Hierarchy, path: str) -> SwapAccounting | None:
+        accounted_at = self.nearest_with(hierarchy, path, "memory.swap.current")
+        if accounted_at is None:
+            return None  # the kernel does no swap accounting (swapaccount=0 or no swap)
+        if path == "/":
+            self.problems.append(
+                f"{self.display(hierarchy, path, 'memory.swap.current')}: absent at the "
+                "cgroup2 root; swap usage taken as 0"
+            )
+            return SwapAccounting(limits=(LimitLevel(path="/", limit=None),), usage=0)
+        limits = self.limit_chain(
+            hierarchy,
+            _ancestors(path)[:-1],
+            "memory.swap.max",
+            parsers.parse_v2_limit,
+            missing_is_unlimited=True,
+        )
+        usage = self.required(hierarchy, accounted_at, "memory.swap.current", parsers.parse_integer)
+        if limits is None or usage is None:
+            return None
+        return SwapAccounting(limits=limits, usage=usage)
+
+    def cpuset(self) -> CpusetCgroup | None:
+        found = self.locate("cpuset")
+        if found is None:
+            return None
+        hierarchy, path = found
+        names = (
+            ("cpuset.effective_cpus", "cpuset.cpus")
+            if hierarchy.version == "v1"
+            else ("cpuset.cpus.effective", "cpuset.cpus")
+        )
+        for level in _ancestors(path):
+            for name in names:
+                try:
+                    cpus = self.parsed(hierarchy, level, name, _cpuset)
+                except _Missing:
+                    continue
+                except ParseError as error:
+                    self.problems.append(str(error))
+                    return None
+                if cpus:
+                    return CpusetCgroup(path=path, cpus=cpus)
+        self.problems.append(f"{self.display(hierarchy, path, names[0])}: no CPUs up to the root")
+        return None
+
+    def cpu(self) -> CpuCgroup | None:
+        found = self.locate("cpu")
+        if found is None:
+            return None
+        hierarchy, path = found
+        quotas = []
+        for level in _ancestors(path)[:-1]:  # the root cannot carry a quota
+            if hierarchy.version == "v1":
+                file = "cpu.cfs_quota_us"
+                try:
+                    quota = self.parsed(hierarchy, level, file, parsers.parse_cfs_quota)
+                    file = "cpu.cfs_period_us"
+                    period = self.parsed(hierarchy, level, file, parsers.parse_integer)
+                except _Missing:
+                    self.problems.append(f"{self.display(hierarchy, level, file)}: missing")
+                    return None
+                except ParseError as error:
+                    self.problems.append(str(error))
+                    return None
+                quotas.append(QuotaLevel(path=level, quota_us=quota, period_us=period))
+            else:
+                try:
+                    quota, period = self.parsed(hierarchy, level, "cpu.max", parsers.parse_cpu_max)
+                except _Missing:
+                    continue  # cpu not enabled at this level: nothing to limit here
+                except ParseError as error:
+                    self.problems.append(str(error))
+                    return None
+                quotas.append(QuotaLevel(path=level, quota_us=quota, period_us=period))
+        return CpuCgroup(version=hierarchy.version, path=path, quotas=tuple(quotas))
+
+    def cpu_usage(self) -> CpuUsage | None:
+        if self.layout.hierarchy_for("cpuacct") is not None:
+            found = self.locate("cpuacct")
+            if found is None:
+                return None
+            hierarchy, path = found
+            try:
+                per_cpu = self.parsed(
+                    hierarchy, path, "cpuacct.usage_all", parsers.parse_cpuacct_usage_all
+                )
+            except ParseError as error:
+                self.problems.append(str(error))
+                return None
+            except _Missing:
+                per_cpu_or_none = self.required(
+                    hierarchy, path, "cpuacct.usage_percpu", parsers.parse_cpuacct_usage_percpu
+                )
+                if per_cpu_or_none is None:
+                    return None
+                per_cpu = per_cpu_or_none
+            total = CpuTime(
+                user_ns=sum(t.user_ns for t in per_cpu.values()),
+                system_ns=sum(t.system_ns for t in per_cpu.values()),
+            )
+            return CpuUsage(version="v1", path=path, total=total, per_cpu=per_cpu)
+        unified = self.layout.unified
+        if self.layout.kind != "v2" or unified is None:
+            return None
+        unified_path = self.path_in(unified)
+        if unified_path is None:
+            return None
+        stat = self.required(unified, unified_path, "cpu.stat", parsers.parse_flat_keyed)
+        if stat is None:
+            return None
+        if "user_usec" not in stat or "system_usec" not in stat:
+            self.problems.append(
+                f"{self.display(unified, unified_path, 'cpu.stat')}: no user_usec/system_usec"
+            )
+            return None
+        total = CpuTime(user_ns=stat["user_usec"] * 1000, system_ns=stat["system_usec"] * 1000)
+        return CpuUsage(version="v2", path=unified_path, total=total, per_cpu=None)
+
+    def io(self) -> IoCgroup | None:
+        if self.layout.hierarchy_for("blkio") is not None:
+            return self.io_v1()
+        found = self.locate("io")
+        if found is None or found[0].version != "v2":
+            return None
+        hierarchy, path = found
+        table = self.required(hierarchy, path, "io.stat", parsers.parse_io_stat)
+        if table is None:
+            return None
+        return IoCgroup(
+            version="v2",
+            path=path,
+            source="io.stat",
+            devices=parsers.io_devices_from_io_stat(table),
+        )
+
+    def io_v1(self) -> IoCgroup | None:
+        found = self.locate("blkio")
+        if found is None:
+            return None
+        hierarchy, path = found
+        cfq_files = (
+            "blkio.io_serviced_recursive",
+            "blkio.io_merged_recursive",
+            "blkio.io_service_bytes_recursive",
+            "blkio.io_service_time_recursive",
+            "blkio.io_wait_time_recursive",
+        )
+        devices: tuple[IoDeviceStats, ...]
+        if all(self.exists(hierarchy, path, name) for name in cfq_files):
+            tables = [
+                self.required(hierarchy, path, name, parsers.parse_blkio_recursive)
+                for name in cfq_files
+            ]
+            serviced, merged, service_bytes, service_time, wait_time = tables
+            if (
+                serviced is None
+                or merged is None
+                or service_bytes is None
+                or service_time is None
+                or wait_time is None
+            ):
+                return None
+            devices = parsers.io_devices_from_blkio_cfq(
+                serviced, merged, service_bytes, service_time, wait_time
+            )
+            return IoCgroup(version="v1", path=path, source="blkio.cfq", devices=devices)
+        serviced = self.required(
+            hierarchy, path, "blkio.throttle.io_serviced_recursive", parsers.parse_blkio_recursive
+        )
+        service_bytes = self.required(
+            hierarchy,
+            path,
+            "blkio.throttle.io_service_bytes_recursive",
+            parsers.parse_blkio_recursive,
+        )
+        if serviced is None or service_bytes is None:
+            return None
+        devices = parsers.io_devices_from_blkio_throttle(serviced, service_bytes)
+        return IoCgroup(version="v1", path=path, source="blkio.throttle", devices=devices)
+
+    def pressure(self) -> PressureCgroup | None:
+        # PSI files exist in every cgroup2 cgroup; on v1 (and for the v1 controllers of a
+        # hybrid) there are none, so pressure files show the host's (spec 3.11).
+        unified = self.layout.unified
+        if self.layout.kind != "v2" or unified is None:
+            return None
+        path = self.path_in(unified)
+        if path is None:
+            return None
+        texts = {
+            name: self.optional(unified, path, f"{name}.pressure", _verbatim)
+            for name in ("cpu", "io", "memory")
+        }
+        if all(text is None for text in texts.values()):
+            return None
+        return PressureCgroup(cpu=texts["cpu"], io=texts["io"], memory=texts["memory"], path=path)
+
+    # ------------------------------------------------------------------------------ init
+
+    def busy_ns(self, paths: Mapping[str, str] | None, path: str | None) -> int | None:
+        """CPU time of a cgroup: v1 ``cpuacct.usage``, v2 ``cpu.stat`` usage_usec x 1000.
+        ``paths`` (controller -> path) or one ``path`` for every hierarchy."""
+        hierarchy = self.layout.hierarchy_for("cpuacct")
+        if hierarchy is None and self.layout.kind == "v2":
+            hierarchy = self.layout.unified
+        if hierarchy is None:
+            return None
+        where = path
+        if paths is not None:
+            key = UNIFIED if hierarchy.version == "v2" else "cpuacct"
+            where = paths.get(key)
+        if where is None:
+            return None
+        try:
+            if hierarchy.version == "v1":
+                return self.parsed(hierarchy, where, "cpuacct.usage", parsers.parse_integer)
+            stat = self.parsed(hierarchy, where, "cpu.stat", parsers.parse_flat_keyed)
+        except (_Missing, ParseError, NoSuchCgroup):
+            return None
+        usage = stat.get("usage_usec")
+        return None if usage is None else usage * 1000
+
+
+def _verbatim(text: str, name: str) -> str:
+    return text
+
+
+def _cpuset(text: str, name: str) -> frozenset[int]:
+    try:
+        return parse_cpuset(text)
+    except ParseError as error:
+        raise ParseError(f"{name}: {error}") from None
+
+
+def _root_usage_from_stat(stat: Mapping[str, int]) -> int:
+    """The cgroup2 root's usage from its memory.stat: anon + file + kernel (``kernel`` is
+    the sum of the kernel_stack/pagetables/percpu/sock/vmalloc/slab keys on 6.x kernels;
+    older kernels lack it, then those are added)."""
+    kernel = stat.get("kernel")
+    if kernel is None:
+        kernel = sum(
+            stat.get(key, 0)
+            for key in ("kernel_stack", "pagetables", "sec_pagetables", "percpu", "sock", "slab")
+        )
+    return stat.get("anon", 0) + stat.get("file", 0) + kernel
+
+
+class SystemReader:
+    """Reads host texts, the clock and containers' cgroups below ``root`` (rule 1)."""
+
+    def __init__(self, root: str = "/") -> None:
+        self.root = os.path.abspath(root)
+        if not os.path.isdir(os.path.join(self.root, "proc")):
+            raise LxcfsModelError(
+                f"{self.root} cannot be read as a system root: it has no proc/ directory"
+            )
+        self.is_live = os.path.realpath(self.root) == "/"
+        self.layout: CgroupLayout = discover_layout(self.root)
+        self.clk_tck = int(os.sysconf("SC_CLK_TCK")) if self.is_live else FIXTURE_CLK_TCK
+
+    def path(self, *parts: str) -> str:
+        """A path below the root (``path("proc", "meminfo")``)."""
+        return os.path.join(self.root, *(part for part in parts if part))
+
+    # ---------------------------------------------------------------------------- host
+
+    def _host_text(self, relative: str, *, required: bool) -> str | None:
+        try:
+            with open(self.path(relative), encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError as error:
+            if required:
+                raise LxcfsModelError(
+                    f"cannot read {self.path(relative)}: {error.strerror}"
+                ) from None
+            return None
+
+    def host_snapshot(self) -> HostSnapshot:
+        """The host's procfs and sysfs texts (spec: as the daemon itself reads them)."""
+
+        def need(relative: str) -> str:
+            text = self._host_text(relative, required=True)
+            assert text is not None
+            return text
+
+        return HostSnapshot(
+            meminfo=need("proc/meminfo"),
+            cpuinfo=need("proc/cpuinfo"),
+            stat=need("proc/stat"),
+            uptime=need("proc/uptime"),
+            loadavg=need("proc/loadavg"),
+            diskstats=need("proc/diskstats"),
+            swaps=need("proc/swaps"),
+            online=need("sys/devices/system/cpu/online"),
+            slabinfo=self._host_text("proc/slabinfo", required=False),
+            pressure_cpu=self._host_text("proc/pressure/cpu", required=False),
+            pressure_io=self._host_text("proc/pressure/io", required=False),
+            pressure_memory=self._host_text("proc/pressure/memory", required=False),
+            clk_tck=self.clk_tck,
+        )
+
+    def clock(self) -> Clock:
+        """Live: CLOCK_BOOTTIME. A fixture tree: the first number of its proc/uptime."""
+        if self.is_live:
+            return Clock(boottime=time.clock_gettime(time.CLOCK_BOOTTIME))
+        text = self._host_text("proc/uptime", required=True) or ""
+        try:
+            return Clock(boottime=float(text.split()[0]))
+        except (IndexError, ValueError):
+            raise LxcfsModelError(f"{self.path('proc/uptime')}: no uptime number") from None
+
+    # --------------------------------------------------------------------------- pids
+
+    def _proc_text(self, pid: int, name: str) -> str:
+        try:
+            with open(self.path("proc", str(pid), name), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            raise NoSuchProcess(f"process {pid} does not exist") from None
+        except OSError as error:
+            if not os.path.isdir(self.path("proc", str(pid))):
+                raise NoSuchProcess(f"process {pid} does not exist") from None
+            raise LxcfsModelError(
+                f"cannot read {self.path('proc', str(pid), name)}: {error.strerror}"
+            ) from None
+
+    def _checked_pid(self, pid: int) -> int:
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+            raise NoSuchProcess(f"{pid!r} is not a process id")
+        return pid
+
+    def pid_namespace_inode(self, pid: int | str) -> int:
+        """Inode of the pid namespace of ``pid`` (``"self"``: the reader's own; in a fixture
+        tree without proc/self, pid 1's). NoSuchProcess if it does not exist."""
+        if pid == "self" and not os.path.lexists(self.path("proc/self/ns/pid")):
+            pid = 1
+        link = self.path("proc", str(pid), "ns/pid")
+        try:
+            target = os.readlink(link)
+        except FileNotFoundError:
+            raise NoSuchProcess(f"process {pid} does not exist") from None
+        except OSError as error:
+            raise LxcfsModelError(f"cannot read {link}: {error.strerror}") from None
+        return parsers.parse_pid_namespace_link(target, link)
+
+    def process_start_ticks(self, pid: int) -> int:
+        """Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. With the pid
+        it names one process for the life of the boot (pids are reused, start times not)."""
+        pid = self._checked_pid(pid)
+        text = self._proc_text(pid, "stat")
+        try:
+            return parsers.parse_proc_stat_start_ticks(text, self.path("proc", str(pid), "stat"))
+        except ParseError as error:
+            raise LxcfsModelError(str(error)) from None
+
+    def _status(self, pid: int) -> Mapping[str, str]:
+        return parsers.parse_proc_status(self._proc_text(pid, "status"))
+
+    def _namespace_or_none(self, pid: int) -> int | None:
+        try:
+            return self.pid_namespace_inode(pid)
+        except (LxcfsModelError, ParseError):
+            return None
+
+    def _is_namespace_init(self, pid: int) -> bool:
+        try:
+            return parsers.parse_status_nspid(self._status(pid))[-1] == 1
+        except (NoSuchProcess, ParseError):
+            return False
+
+    def _numeric_pids(self) -> Iterator[int]:
+        try:
+            entries = os.listdir(self.path("proc"))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.isdigit():
+                yield int(entry)
+
+    def find_namespace_init(self, pid: int) -> int | None:
+        """Host pid of the init (pid 1) of ``pid``'s pid namespace (spec 2.3, the scan
+        alternative): walk up PPid while the parent shares the namespace; if the top is not
+        the init (a process that setns'd in), scan /proc for it. None if it is gone."""
+        namespace = self.pid_namespace_inode(pid)
+        current = pid
+        for _ in range(4096):  # a PPid cycle is impossible; bound the walk anyway
+            try:
+                parent = parsers.parse_status_ppid(self._status(current))
+            except ParseError:
+                break
+            if parent <= 0 or self._namespace_or_none(parent) != namespace:
+                break
+            current = parent
+        if self._is_namespace_init(current):
+            return current
+        for candidate in self._numeric_pids():
+            if self._namespace_or_none(candidate) == namespace and self._is_namespace_init(
+                candidate
+            ):
+                return candidate
+        return None
+
+    def cgroup_paths(self, pid: int) -> dict[str, str]:
+        """Controller -> cgroup path of ``pid`` (``""`` for cgroup2), ``/init.scope``
+        pruned."""
+        name = self.path("proc", str(pid), "cgroup")
+        try:
+            lines = parsers.parse_proc_cgroup(self._proc_text(pid, "cgroup"), name)
+        except ParseError as error:
+            raise LxcfsModelError(str(error)) from None
+        paths: dict[str, str] = {}
+        for line in lines:
+            path = prune_init_scope(line.path)
+            if not line.controllers:
+                paths.setdefault(UNIFIED, path)
+            for controller in line.controllers:
+                paths.setdefault(controller, path)
+        return paths
+
+    def resolve_pid(self, pid: int) -> Container:
+        """The container ``pid`` belongs to (spec 2.1): the init of its pid namespace, or
+        itself when it shares the reader's namespace (or its namespace has no init)."""
+        pid = self._checked_pid(pid)
+        own = self.pid_namespace_inode("self")
+        try:
+            namespace = self.pid_namespace_inode(pid)
+        except NoSuchProcess:
+            raise
+        except LxcfsModelError:
+            namespace = own  # spec 2.3: an unreadable ns link means "use the caller"
+        if namespace == own:
+            init: int | None = 1
+            target = pid
+        else:
+            init = self.find_namespace_init(pid)
+            target = init if init is not None and init > 1 else pid
+        return Container(
+            caller_pid=pid,
+            target_pid=target,
+            init_pid=init,
+            pid_namespace=namespace,
+            cgroup_paths=self.cgroup_paths(target),
+        )
+
+    # -------------------------------------------------------------------------- views
+
+    def _init_process(self, reader: _ViewReader, pid: int) -> InitProcess | None:
+        try:
+            start = self.process_start_ticks(pid)
+            paths = self.cgroup_paths(pid)
+        except NoSuchProcess:
+            return None
+        except LxcfsModelError as error:
+            reader.problems.append(str(error))
+            return None
+        return InitProcess(pid=pid, start_ticks=start, cpu_busy_ns=reader.busy_ns(paths, None))
+
+    def view_for_container(self, container: Container) -> CgroupView:
+        """Each controller read at the container's path in its own hierarchy."""
+        reader = _ViewReader(self, container.path_in)
+        init = None
+        if container.init_pid is not None:
+            init = self._init_process(reader, container.init_pid)
+            if init is None and container.init_pid != container.caller_pid:
+                reader.problems.append(f"namespace init {container.init_pid} vanished")
+        return reader.view(init)
+
+    def view_for_pid(self, pid: int) -> CgroupView:
+        """``view_for_container(resolve_pid(pid))``."""
+        return self.view_for_container(self.resolve_pid(pid))
+
+    def view_for_cgroup(self, path: str) -> CgroupView:
+        """The same cgroup path read in every hierarchy. NoSuchCgroup if it exists in
+        none; a hierarchy lacking it makes that controller None (with a problem)."""
+        path = _normalise_cgroup_path(path)
+        hierarchies = [
+            h
+            for h in self.layout.hierarchies
+            if os.path.isdir(self.path(h.directory, path.lstrip("/")))
+        ]
+        if not hierarchies:
+            raise NoSuchCgroup(f"no cgroup {path} in any hierarchy under {self.root}")
+        reader = _ViewReader(self, lambda hierarchy: path)
+        view = reader.view(None)
+        return attrs.evolve(view, init=self._oldest_process(reader, path, hierarchies))
+
+    def _oldest_process(
+        self, reader: _ViewReader, path: str, hierarchies: list[Hierarchy]
+    ) -> InitProcess | None:
+        """The longest-running process in the cgroup (the closest thing to its init)."""
+        preferred = [self.layout.hierarchy_for(c) for c in ("cpuacct", "cpu", "memory")]
+        ordered = [h for h in preferred if h in hierarchies] + hierarchies
+        for hierarchy in ordered:
+            try:
+                procs = reader.read(hierarchy, path, "cgroup.procs")
+            except (_Missing, ParseError, NoSuchCgroup):
+                continue
+            oldest: tuple[int, int] | None = None
+            for token in procs.split():
+                if not token.isdigit():
+                    continue
+                try:
+                    start = self.process_start_ticks(int(token))
+                except LxcfsModelError:
+                    continue  # exited meanwhile
+                if oldest is None or (start, int(token)) < oldest:
+                    oldest = (start, int(token))
+            if oldest is None:
+                return None
+            return InitProcess(
+                pid=oldest[1], start_ticks=oldest[0], cpu_busy_ns=reader.busy_ns(None, path)
+            )
+        return None
