@@ -1,0 +1,238 @@
+"""deploy/lxc: the mount hook binds the LXCFS files where LXC containers read them.
+
+The hook runs in a private mount namespace (``unshare --mount``) against a fake rootfs and a
+plain directory tree standing in for the LXCFS mount, so nothing leaks into the machine's
+mounts and no FUSE daemon is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lxcfs_model.files import FILES
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "lxc"
+MOUNT_HOOK = DEPLOY / "lxc.mount.hook"
+REBOOT_HOOK = DEPLOY / "lxc.reboot.hook"
+
+_skip_without_unshare = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) to run the hook in a private mount namespace",
+)
+
+
+def needs_unshare(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test as needing root (marker) and skip it where unshare cannot run."""
+    return pytest.mark.root(_skip_without_unshare(test))
+
+
+CPU_DIR = "sys/devices/system/cpu"
+
+
+def make_lxcfs_tree(base: Path, *, with_uevent: bool = True) -> Path:
+    """A directory laid out like the mount: every FILES path, each holding 'lxcfs <path>'."""
+    tree = base / "lxcfs"
+    for spec in FILES:
+        target = tree / spec.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"lxcfs {spec.path}\n")
+    (tree / CPU_DIR / "cpu0").mkdir()
+    if with_uevent:
+        (tree / CPU_DIR / "uevent").write_text("")
+    return tree
+
+
+def make_rootfs(base: Path, proc_files: list[str]) -> Path:
+    """A container rootfs with the given /proc files (holding 'container <name>') and sysfs."""
+    rootfs = base / "rootfs"
+    (rootfs / "proc" / "pressure").mkdir(parents=True)
+    for name in proc_files:
+        (rootfs / "proc" / name).write_text(f"container {name}\n")
+    (rootfs / CPU_DIR).mkdir(parents=True)
+    (rootfs / CPU_DIR / "online").write_text("container online\n")
+    return rootfs
+
+
+def run_hook_in_namespace(
+    rootfs: Path, tree: Path, reads: list[str], *, rootfs_env: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], dict[str, str]]:
+    """Run the mount hook in a new mount namespace, then report its mounts and file contents.
+
+    Returns the process, (root, mount point) of every mount below the rootfs, and the
+    contents of ``reads`` (paths relative to the rootfs) as the namespace sees them.
+    """
+    script = (
+        '"$HOOK" container1 lxc mount --mountpoint="$TREE" || exit $?\n'
+        'echo "=== mountinfo"\ncat /proc/self/mountinfo\n'
+        'for f in $READS; do echo "=== read $f"; cat "$ROOTFS_REAL/$f"; done\n'
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "HOOK": str(MOUNT_HOOK),
+        "TREE": str(tree),
+        "ROOTFS_REAL": str(rootfs.resolve()),
+        "READS": " ".join(reads),
+        "LXC_ROOTFS_MOUNT": rootfs_env or str(rootfs),
+        "LXC_NAME": "container1",
+        "LXC_HOOK_TYPE": "mount",
+        "LXC_HOOK_SECTION": "lxc",
+    }
+    process = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    mounts: list[tuple[str, str]] = []
+    contents: dict[str, str] = {}
+    section = None
+    prefix = str(rootfs.resolve()) + "/"
+    for line in process.stdout.splitlines(keepends=True):
+        if line.startswith("=== "):
+            section = line[4:].strip()
+            continue
+        if section == "mountinfo":
+            fields = line.split()
+            if fields[4].startswith(prefix):
+                mounts.append((fields[3], fields[4][len(prefix) :]))
+        elif section and section.startswith("read "):
+            name = section[5:]
+            contents[name] = contents.get(name, "") + line
+    return process, mounts, contents
+
+
+@needs_unshare
+def test_mount_hook_binds_proc_files_and_cpu_directory(tmp_path: Path) -> None:
+    """Each /proc file the container has, /proc/pressure and the cpu directory get bound."""
+    tree = make_lxcfs_tree(tmp_path)
+    # No swaps and no slabinfo in this container: the hook must skip what is absent.
+    present = ["cpuinfo", "meminfo", "stat", "uptime", "loadavg", "diskstats"]
+    rootfs = make_rootfs(tmp_path, present)
+    reads = [f"proc/{name}" for name in present] + [f"{CPU_DIR}/online", "proc/pressure/io"]
+    process, mounts, contents = run_hook_in_namespace(rootfs, tree, reads)
+    assert process.returncode == 0, process.stderr
+    targets = sorted(target for _, target in mounts)
+    expected = sorted([f"proc/{name}" for name in present] + ["proc/pressure", CPU_DIR])
+    assert targets == expected
+    for root, target in mounts:
+        # The mount's root is the matching path of the tree: the bind came from the right file.
+        assert root.endswith("/lxcfs/" + target), (root, target)
+    for name in present:
+        assert contents[f"proc/{name}"] == f"lxcfs proc/{name}\n"
+    assert contents[f"{CPU_DIR}/online"] == f"lxcfs {CPU_DIR}/online\n"
+    assert contents["proc/pressure/io"] == "lxcfs proc/pressure/io\n"
+
+
+@needs_unshare
+def test_mount_hook_leaves_the_callers_namespace_alone(tmp_path: Path) -> None:
+    """After the hook ran in its own namespace, the rootfs files outside are untouched."""
+    tree = make_lxcfs_tree(tmp_path)
+    rootfs = make_rootfs(tmp_path, ["meminfo"])
+    process, mounts, _ = run_hook_in_namespace(rootfs, tree, [])
+    assert process.returncode == 0, process.stderr
+    assert mounts
+    assert (rootfs / "proc" / "meminfo").read_text() == "container meminfo\n"
+
+
+@needs_unshare
+def test_mount_hook_binds_cpu_files_one_by_one_without_uevent(tmp_path: Path) -> None:
+    """Without uevent (no sysfs pass-through) only the cpu files the container has are bound."""
+    tree = make_lxcfs_tree(tmp_path, with_uevent=False)
+    rootfs = make_rootfs(tmp_path, [])
+    process, mounts, contents = run_hook_in_namespace(rootfs, tree, [f"{CPU_DIR}/online"])
+    assert process.returncode == 0, process.stderr
+    assert sorted(target for _, target in mounts) == ["proc/pressure", f"{CPU_DIR}/online"]
+    assert contents[f"{CPU_DIR}/online"] == f"lxcfs {CPU_DIR}/online\n"
+
+
+@needs_unshare
+def test_mount_hook_resolves_a_symlinked_rootfs(tmp_path: Path) -> None:
+    """LXC_ROOTFS_MOUNT given through a symlink is resolved before mounting."""
+    tree = make_lxcfs_tree(tmp_path)
+    rootfs = make_rootfs(tmp_path, ["meminfo"])
+    link = tmp_path / "rootfs-link"
+    link.symlink_to(rootfs)
+    process, mounts, contents = run_hook_in_namespace(
+        rootfs, tree, ["proc/meminfo"], rootfs_env=str(link)
+    )
+    assert process.returncode == 0, process.stderr
+    assert "proc/meminfo" in [target for _, target in mounts]
+    assert contents["proc/meminfo"] == "lxcfs proc/meminfo\n"
+
+
+@needs_unshare
+def test_mount_hook_nests_the_whole_mount(tmp_path: Path) -> None:
+    """A container holding the mount directory gets the whole mount there (nested LXCFS)."""
+    tree = make_lxcfs_tree(tmp_path)
+    rootfs = make_rootfs(tmp_path, [])
+    nested = rootfs / str(tree).lstrip("/")
+    nested.mkdir(parents=True)
+    inside = str(nested.relative_to(rootfs))
+    process, mounts, contents = run_hook_in_namespace(rootfs, tree, [f"{inside}/proc/meminfo"])
+    assert process.returncode == 0, process.stderr
+    assert inside in [target for _, target in mounts]
+    assert contents[f"{inside}/proc/meminfo"] == "lxcfs proc/meminfo\n"
+
+
+@needs_unshare
+def test_mount_hook_without_a_mount_binds_nothing(tmp_path: Path) -> None:
+    """An empty mount directory (daemon not running) binds nothing and lets LXC go on."""
+    empty = tmp_path / "lxcfs"
+    empty.mkdir()
+    rootfs = make_rootfs(tmp_path, ["meminfo"])
+    process, mounts, contents = run_hook_in_namespace(rootfs, empty, ["proc/meminfo"])
+    assert process.returncode == 0
+    assert "no LXCFS mount" in process.stderr
+    assert mounts == []
+    assert contents["proc/meminfo"] == "container meminfo\n"
+
+
+def test_mount_hook_refuses_to_run_outside_lxc(tmp_path: Path) -> None:
+    """Without LXC_ROOTFS_MOUNT the hook exits 1 with a message instead of mounting on /."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    process = subprocess.run(
+        [str(MOUNT_HOOK), f"--mountpoint={tmp_path}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert process.returncode == 1
+    assert "LXC_ROOTFS_MOUNT" in process.stderr
+
+
+def test_reboot_hook_waits_and_succeeds() -> None:
+    """The post-stop hook exits 0 (after its half-second pause)."""
+    process = subprocess.run([str(REBOOT_HOOK)], capture_output=True, timeout=10, check=False)
+    assert process.returncode == 0
+
+
+def test_hooks_are_posix_sh() -> None:
+    """Both hooks parse under dash (Debian's /bin/sh), so no bashism slipped in."""
+    dash = shutil.which("dash") or shutil.which("sh")
+    assert dash is not None
+    for hook in (MOUNT_HOOK, REBOOT_HOOK):
+        assert os.access(hook, os.X_OK), f"{hook} is not executable"
+        assert subprocess.run([dash, "-n", str(hook)], check=False).returncode == 0
+
+
+def test_common_conf_include_points_at_both_hooks() -> None:
+    """00-lxcfs-py.conf registers the mount hook and the post-stop hook under LXC's keys."""
+    lines = (DEPLOY / "00-lxcfs-py.conf").read_text().splitlines()
+    entries = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in lines)
+        if key.strip() and not key.startswith("#")
+    )
+    assert entries["lxc.hook.mount"].split()[0].endswith("/lxc.mount.hook")
+    assert "--mountpoint=/var/lib/lxcfs" in entries["lxc.hook.mount"]
+    assert entries["lxc.hook.post-stop"].endswith("/lxc.reboot.hook")
