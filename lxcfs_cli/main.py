@@ -32,6 +32,7 @@ from typer.core import TyperGroup
 
 from lxcfs_model import FILES, FileSpec, LxcfsModelError, RenderOptions, resolve_file, short_name
 from lxcfs_model.explain import explain
+from lxcfs_model.io import SystemReader
 from lxcfs_model.rendering import RenderInputs
 from lxcfs_model.snapshot import Snapshot, snapshot_from_json, snapshot_to_json
 
@@ -169,10 +170,6 @@ def _live_snapshot(
         raise click_exceptions.UsageError("give --cgroup or --pid, not both")
     if not root.is_dir():
         raise LxcfsModelError(f"root {str(root)!r} is not a readable directory")
-    try:
-        from lxcfs_model.io import SystemReader  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - only while the I/O layer is being written
-        raise LxcfsModelError("this build has no I/O layer (lxcfs_model.io.SystemReader)") from None
     reader = SystemReader(str(root))
     if cgroup is not None:
         view = reader.view_for_cgroup(cgroup)
@@ -281,8 +278,11 @@ def snapshot_command(
         sys.stdout.write(text)
         return
     temporary = output.with_name(output.name + ".tmp")
-    temporary.write_text(text, encoding="ascii")
-    temporary.replace(output)  # a reader never sees half a snapshot
+    try:
+        temporary.write_text(text, encoding="ascii")
+        temporary.replace(output)  # a reader never sees half a snapshot
+    except OSError as error:
+        raise LxcfsModelError(f"cannot write {output}: {error.strerror or error}") from None
 
 
 @app.command("docs")
