@@ -823,3 +823,39 @@ def render_inputs(
 # ======================================================================================
 # Sections appended by other owners go below this line, each under its own banner.
 # ======================================================================================
+
+
+# ======================================================================================
+# Time and I/O files (owner: uptime, loadavg, diskstats)
+# ======================================================================================
+
+# What diskstats_show() prints after ``%4d %7d %s``: 11 numbers before 4.18, 15 with the
+# discard counters (4.18), 17 with the flush counters (5.5).
+DISKSTATS_COLUMN_COUNTS = (11, 15, 17)
+ANY_DISKSTATS_LAYOUT = st.sampled_from(DISKSTATS_COLUMN_COUNTS)
+
+
+@st.composite
+def host_diskstats_texts(
+    draw: st.DrawFn, columns: st.SearchStrategy[int] = ANY_DISKSTATS_LAYOUT
+) -> str:
+    """/proc/diskstats of a kernel of any generation: the shared device list (the one
+    ``io_cgroups`` draws from) in a drawn order, every line with the drawn column count."""
+    width = draw(columns)
+    rng = draw(_SEEDED_RANDOM)
+    devices = list(_DISK_NAMES)
+    rng.shuffle(devices)
+    lines = []
+    for major, minor, name in devices[: rng.randint(0, len(devices))]:
+        numbers = " ".join(str(rng.randint(0, 10**12)) for _ in range(width))
+        lines.append(f"{major:4d} {minor:7d} {name} {numbers}\n")
+    return "".join(lines)
+
+
+def task_states() -> st.SearchStrategy[list[tuple[int, str]]]:
+    """``(tid, state)`` pairs as a sampler reads them: a state letter, sometimes with the
+    status file's description (``"D (disk sleep)"``)."""
+    state = st.sampled_from(
+        ("R", "S", "D", "Z", "T", "t", "X", "I", "R (running)", "D (disk sleep)", "S (sleeping)")
+    )
+    return st.lists(st.tuples(st.integers(1, 4194304), state), max_size=50)
