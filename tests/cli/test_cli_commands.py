@@ -124,7 +124,7 @@ def test_live_render_matches_the_model(name: str) -> None:
     inputs = RenderInputs(view=reader.view_for_cgroup("/"), host=reader.host_snapshot())
     code, out, err = invoke(name, "--cgroup", "/")
     assert (code, err) == (0, "")
-    spec = [spec for spec in FILES if short_name(spec.path) == name][0]
+    spec = next(spec for spec in FILES if short_name(spec.path) == name)
     assert out == spec.renderer(inputs).text
 
 
@@ -160,7 +160,10 @@ def rendered_inputs(monkeypatch: pytest.MonkeyPatch) -> list[RenderInputs]:
         ((), RenderOptions(disable_swap=True)),
         (("--enable-cfs",), RenderOptions(enable_cfs=True, disable_swap=True)),
         (("--no-disable-swap",), RenderOptions()),
-        (("--disable-zswap", "--enable-loadavg"), RenderOptions(disable_swap=True, disable_zswap=True, enable_loadavg=True)),
+        (
+            ("--disable-zswap", "--enable-loadavg"),
+            RenderOptions(disable_swap=True, disable_zswap=True, enable_loadavg=True),
+        ),
     ],
 )
 def test_command_line_options_override_only_the_options_they_name(
