@@ -32,19 +32,22 @@ class LoadavgState:
 
 @attrs.frozen
 class StatHistory:
-    """What /proc/stat remembers between reads of one container, so that counters never go
-    backwards and the CPU view (--enable-cfs) accumulates like upstream's cpuview.
+    """What /proc/stat remembers between reads of one container (``render.stat`` owns the
+    rules), so that its counters never go backwards and grow by what happened in between.
 
-    ``last_lines``: the last rendered value of every cpu line, keyed by label (``"cpu"``,
-    ``"cpu0"``...), ten counters each: the floor the next render may not go below.
-    ``baseline``: host CPU number -> (user, system, idle) ticks seen at the previous render,
-    for the CPU view's deltas. ``view``: visible CPU index -> (user, system, idle) ticks
-    accumulated by the CPU view.
+    ``last_lines``: the rendered ``cpuN`` lines of the last read, ``(label, ten counters)``
+    for ``cpu0`` .. ``cpu<k-1>``: the floor the next read adds to. ``baseline``: for each of
+    those lines, in the same order, ``(host CPU shown there, that host CPU's ten /proc/stat
+    counters at the last read)``. ``view``: the container's ``(user, system)`` ticks on each
+    shown host CPU at the last read, ``(host CPU, (user, system))`` in the same order
+    (cgroup v1 only; empty otherwise). ``usage_total``: the container's ``(user, system)``
+    ticks over all CPUs at the last read, or empty when no usage was known.
     """
 
     last_lines: tuple[tuple[str, tuple[int, ...]], ...] = ()
-    baseline: tuple[tuple[int, tuple[int, int, int]], ...] = ()
-    view: tuple[tuple[int, tuple[int, int, int]], ...] = ()
+    baseline: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    view: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    usage_total: tuple[int, ...] = ()
 
 
 @attrs.frozen

@@ -26,6 +26,9 @@ from typing import Literal
 
 import attrs
 
+from lxcfs_model.host_cpu import CpuinfoLayout, StatLayout, parse_cpuinfo, parse_stat
+from lxcfs_model.host_memory import MeminfoLayout, parse_meminfo
+
 __all__ = [
     "CgroupVersion",
     "CgroupView",
@@ -296,6 +299,22 @@ class HostSnapshot:
             return parse_cpuset(self.online)
         except ParseError:
             return frozenset()
+
+    @functools.cached_property
+    def cpuinfo_layout(self) -> CpuinfoLayout:
+        """Host /proc/cpuinfo cut into per-CPU blocks (``lxcfs_model.host_cpu``)."""
+        return parse_cpuinfo(self.cpuinfo)
+
+    @functools.cached_property
+    def stat_layout(self) -> StatLayout:
+        """Host /proc/stat cut into per-CPU counters and passthrough lines."""
+        return parse_stat(self.stat)
+
+    @functools.cached_property
+    def meminfo_layout(self) -> MeminfoLayout:
+        """Host /proc/meminfo as the template the meminfo renderer fills
+        (``lxcfs_model.host_memory``)."""
+        return parse_meminfo(self.meminfo)
 
     @functools.cached_property
     def meminfo_kb(self) -> Mapping[str, int]:

@@ -1,12 +1,475 @@
-"""Placeholder: serves the host file until the real renderer lands."""
+"""/proc/stat for one container: its CPU times on the CPUs it sees, the host's other lines.
+
+Rules:
+1. The CPUs come from ``lxcfs_model.visible`` (the one policy) and are shown as ``cpu0`` ..
+   ``cpu<k-1>`` in host order, exactly as cpuinfo and /sys/devices/system/cpu number them.
+   (Upstream 5.0.3 prints host numbers here without --enable-cfs while cpuinfo renumbers;
+   we renumber everywhere.)
+2. Counters never go backwards. Each read adds non-negative increments to the lines of the
+   previous read (``StatHistory``, passed in and returned), so a recreated cgroup whose usage
+   restarts at 0, or a host CPU exchanged for another under the same line, can only slow a
+   counter down. The per-line floor is reset only when the number of visible CPUs changes;
+   even then the ``cpu`` aggregate keeps growing: whatever it would lose is spread evenly
+   over the new lines.
+3. The aggregate line is the field-wise sum of the ``cpuN`` lines, always; it is printed
+   ``cpu  `` with two spaces, as the kernel does (upstream 2be17a4).
+4. Every other host line (intr, ctxt, btime, processes, procs_running, procs_blocked,
+   softirq) passes through verbatim, in host order. btime is never virtualized: a shifted
+   btime breaks process start times in ps/top (upstream 9502bae).
+5. Never raises, never returns an empty or partial file.
+
+Theory of operation. For every shown CPU (host CPU ``h``) a read computes increments over
+the previous read:
+* host growth ``dH`` per field (``max(0, now - before)``), host busy growth ``dB`` = all
+  fields but idle (user+nice+system+iowait+irq+softirq+steal+guest+guest_nice, upstream's
+  "host_used"), host idle growth ``dI``;
+* no usage known (``cpu_usage`` None): the line grows by ``dH``: the host's own times of
+  the CPU, renumbered (upstream's mode b);
+* cgroup v1 (``cpuacct.usage_all``): user/system grow by the container's growth on ``h``;
+  growth on host CPUs it does not see (hidden by the quota cap, or used before its cpuset
+  changed) is spread over the shown CPUs in proportion to their ``dB``, so the aggregate
+  accounts for all of the container's time;
+* cgroup v2 (``cpu.stat``, totals only; upstream 7.0 shows host times here): the growth of
+  the container's total user and system time is spread over the shown CPUs in proportion
+  to their ``dB``;
+* with usage known, idle grows by ``dI + max(0, dB - container growth)`` (upstream's
+  ``idle + (host_used - cg_used)``, as an increment); nice, iowait, irq, softirq, steal,
+  guest and guest_nice stay 0;
+* --enable-cfs with a quota ``q`` CPUs below the cap ``c`` (1.5 CPUs shown as 2): the idle
+  growth loses ``elapsed * (c - q) / c`` so the shown CPUs add up to ``q`` CPUs' worth of
+  time, as upstream's cpuview does.
+"Before" on a first read is zero (absolute times, as upstream prints them) except with
+--enable-cfs and usage known, where it is the current value: the counters start at 0 and
+grow, like upstream's cpuview. Container nanoseconds become ticks as ``ns * CLK_TCK //
+10**9`` (exact integers). Spreading (``distribute``) gives ``amount * w // W`` to each CPU
+and the remainder one tick each to the first CPUs of non-zero weight; all-zero weights
+count as equal.
+"""
 
 from __future__ import annotations
 
-from lxcfs_model.provenance import FileProvenance
-from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from collections.abc import Sequence
 
-PROVENANCE = FileProvenance(path="proc/stat", summary="not virtualized yet", rules=())
+import attrs
+
+from lxcfs_model.cpuset import format_cpuset
+from lxcfs_model.history import StatHistory
+from lxcfs_model.host_cpu import STAT_FIELDS
+from lxcfs_model.provenance import FileProvenance, LineRule
+from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.values import CpuTime
+from lxcfs_model.visible import VisibleCpus, visible_cpus
+
+__all__ = ["PROVENANCE", "distribute", "render"]
+
+_WIDTH = len(STAT_FIELDS)
+_USER = STAT_FIELDS.index("user")
+_SYSTEM = STAT_FIELDS.index("system")
+_IDLE = STAT_FIELDS.index("idle")
+_ZERO = (0,) * _WIDTH
+_NS_PER_SECOND = 1_000_000_000
+
+_CPU_SOURCES = (
+    "cpuset.cpus / cpuset.effective_cpus",
+    "cpu.cfs_quota_us + cpu.cfs_period_us (v1) / cpu.max (v2), with --enable-cfs",
+    "cpuacct.usage_all (v1)",
+    "cpu.stat user_usec, system_usec (v2)",
+    "host /proc/stat",
+)
+
+PROVENANCE = FileProvenance(
+    path="proc/stat",
+    summary=(
+        "the container's CPU times on the CPUs it sees (numbered 0..k-1 as in cpuinfo and "
+        "/sys/devices/system/cpu/online); counters never go backwards"
+    ),
+    rules=(
+        LineRule(
+            label="cpu",
+            sources=("the cpuN lines below",),
+            formula=(
+                "field-wise sum of the {visible_count} cpuN lines: user {user}, system "
+                "{system}, idle {idle} ticks (CLK_TCK {clk_tck})"
+            ),
+        ),
+        LineRule(
+            label="cpuN",
+            sources=_CPU_SOURCES,
+            formula=(
+                "host CPUs {visible_cpus} (cpuset {cpuset}, quota {quota}, cap {quota_cap}) "
+                "shown as cpu0..; usage from {usage_source}; each line = its previous read "
+                "+ growth: user/system = the container's growth on that CPU + its share, by "
+                "host busy growth, of growth on CPUs it does not see ({folded_user} user, "
+                "{folded_system} system ticks this read; v2: all of it); idle = host idle "
+                "growth + max(0, host busy growth - container growth) - {partial_idle_removed} "
+                "ticks for a fractional quota; without usage, the host CPU's own times; "
+                "history: {history}"
+            ),
+        ),
+    ),
+    passthrough=(
+        "host line verbatim (intr, ctxt, btime, processes, procs_running, procs_blocked, "
+        "softirq; btime is never virtualized)"
+    ),
+    fallback="none: a container always gets its CPU lines; the host file only on an internal error",
+)
+
+
+def distribute(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split ``amount`` into integer shares proportional to ``weights`` that sum exactly to
+    ``amount``; the remainder goes one each to the first entries of non-zero weight. With
+    ``amount <= sum(weights)`` no share exceeds its weight. All-zero weights count as equal."""
+    count = len(weights)
+    if count == 0 or amount <= 0:
+        return [0] * count
+    clean = [max(0, weight) for weight in weights]
+    total = sum(clean)
+    if total == 0:
+        clean, total = [1] * count, count
+    shares = [amount * weight // total for weight in clean]
+    remainder = amount - sum(shares)
+    # remainder < number of entries with a fractional share <= number of non-zero weights.
+    for index, weight in enumerate(clean):
+        if remainder == 0:
+            break
+        if weight > 0:
+            shares[index] += 1
+            remainder -= 1
+    return shares
+
+
+@attrs.frozen
+class _Previous:
+    """A ``StatHistory`` checked to fit together (lengths, counter widths, no negatives)."""
+
+    lines: tuple[tuple[int, ...], ...]
+    host_cpus: tuple[int, ...]
+    host_counters: tuple[tuple[int, ...], ...]
+    usage_by_cpu: tuple[tuple[int, ...], ...] | None
+    usage_total: tuple[int, ...] | None
+
+
+def _counters(value: object, width: int) -> tuple[int, ...] | None:
+    if (
+        isinstance(value, tuple)
+        and len(value) == width
+        and all(type(item) is int and item >= 0 for item in value)
+    ):
+        return value
+    return None
+
+
+def _previous_lines(history: StatHistory) -> tuple[tuple[int, ...], ...] | None:
+    lines = []
+    for index, entry in enumerate(history.last_lines):
+        if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != f"cpu{index}":
+            return None
+        counters = _counters(entry[1], _WIDTH)
+        if counters is None:
+            return None
+        lines.append(counters)
+    return tuple(lines) if lines else None
+
+
+def _read_history(
+    history: StatHistory | None,
+) -> tuple[tuple[tuple[int, ...], ...] | None, _Previous | None]:
+    """The previous lines (for the aggregate carry) and the whole previous state, each None
+    where the history is absent or does not hang together (then it is not trusted)."""
+    if not isinstance(history, StatHistory):
+        return None, None
+    lines = _previous_lines(history)
+    if lines is None or len(history.baseline) != len(lines):
+        return lines, None
+    host_cpus: list[int] = []
+    host_counters: list[tuple[int, ...]] = []
+    for entry in history.baseline:
+        counters = (
+            _counters(entry[1], _WIDTH) if isinstance(entry, tuple) and len(entry) == 2 else None
+        )
+        if counters is None or type(entry[0]) is not int:
+            return lines, None
+        host_cpus.append(entry[0])
+        host_counters.append(counters)
+    usage_by_cpu = [
+        _counters(entry[1], 2)
+        for entry, expected in zip(history.view, host_cpus, strict=False)
+        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == expected
+    ]
+    fits = len(usage_by_cpu) == len(lines) and len(history.view) == len(lines)
+    usage_total = _counters(history.usage_total, 2)
+    if usage_total is not None and fits:
+        # The container's time on CPUs it does not see can never be negative.
+        hidden = [
+            usage_total[field] - sum(pair[field] for pair in usage_by_cpu if pair)
+            for field in (0, 1)
+        ]
+        fits = min(hidden) >= 0
+    previous = _Previous(
+        lines=lines,
+        host_cpus=tuple(host_cpus),
+        host_counters=tuple(host_counters),
+        usage_by_cpu=tuple(pair for pair in usage_by_cpu if pair is not None)
+        if fits and all(pair is not None for pair in usage_by_cpu)
+        else None,
+        usage_total=usage_total,
+    )
+    return lines, previous
+
+
+def _ticks(time: CpuTime, clk_tck: int) -> tuple[int, int]:
+    return (
+        max(0, time.user_ns) * clk_tck // _NS_PER_SECOND,
+        max(0, time.system_ns) * clk_tck // _NS_PER_SECOND,
+    )
+
+
+def _growth(now: Sequence[int], before: Sequence[int]) -> tuple[int, ...]:
+    return tuple(max(0, current - last) for current, last in zip(now, before, strict=True))
 
 
 def render(inputs: RenderInputs) -> Rendered:
-    return host_fallback(inputs.host.stat, inputs, "not virtualized yet")
+    """The container's /proc/stat (see the module rules)."""
+    try:
+        return _render(inputs)
+    except Exception as error:  # the last line of defence: rule 5 of rendering.py
+        return host_fallback(inputs.host.stat, inputs, f"internal error: {error!r}")
+
+
+def _render(inputs: RenderInputs) -> Rendered:
+    host = inputs.host
+    layout = host.stat_layout
+    visible = visible_cpus(inputs)
+    shown = visible.host_cpus
+    count = len(shown)
+    clk_tck = host.clk_tck if host.clk_tck > 0 else 100
+    usage = inputs.view.cpu_usage
+
+    host_now = [layout.cpu_counters.get(cpu, _ZERO) for cpu in shown]
+    by_cpu_now: list[tuple[int, int]] | None = None
+    total_now: tuple[int, int] | None = None
+    if usage is not None and usage.per_cpu is not None:
+        per_cpu_ticks = {cpu: _ticks(time, clk_tck) for cpu, time in usage.per_cpu.items()}
+        by_cpu_now = [per_cpu_ticks.get(cpu, (0, 0)) for cpu in shown]
+        total_now = (
+            sum(user for user, _ in per_cpu_ticks.values()),
+            sum(system for _, system in per_cpu_ticks.values()),
+        )
+    elif usage is not None:
+        total_now = _ticks(usage.total, clk_tck)
+
+    last_lines, previous = _read_history(inputs.history.stat)
+    continued = previous is not None and len(previous.host_cpus) == count
+    starts_at_zero = inputs.options.enable_cfs and usage is not None
+
+    # "Before" values: the previous read's, or the first-read baseline (rule 2, theory).
+    hidden_before: tuple[int, int] | None
+    if continued and previous is not None:
+        history_state = "continued from the previous read"
+        base_lines = list(previous.lines)
+        host_before = [
+            before if before_cpu == cpu else now
+            for before_cpu, before, cpu, now in zip(
+                previous.host_cpus, previous.host_counters, shown, host_now, strict=True
+            )
+        ]
+        by_cpu_before = by_cpu_now
+        hidden_before = None
+        if by_cpu_now is not None and previous.usage_by_cpu is not None:
+            by_cpu_before = [
+                (before[0], before[1]) if before_cpu == cpu else now
+                for before_cpu, before, cpu, now in zip(
+                    previous.host_cpus, previous.usage_by_cpu, shown, by_cpu_now, strict=True
+                )
+            ]
+            if previous.usage_total is not None and previous.host_cpus == shown:
+                hidden_before = (
+                    previous.usage_total[0] - sum(pair[0] for pair in previous.usage_by_cpu),
+                    previous.usage_total[1] - sum(pair[1] for pair in previous.usage_by_cpu),
+                )
+        total_before = (
+            (previous.usage_total[0], previous.usage_total[1])
+            if previous.usage_total is not None
+            else total_now
+        )
+    elif starts_at_zero:
+        history_state = "first read: counters start at 0 (--enable-cfs)"
+        base_lines = [_ZERO] * count
+        host_before = host_now
+        by_cpu_before = by_cpu_now
+        total_before = total_now
+        hidden_before = None
+    else:
+        history_state = "first read: absolute times"
+        base_lines = [_ZERO] * count
+        host_before = [_ZERO] * count
+        by_cpu_before = [(0, 0)] * count if by_cpu_now is not None else None
+        total_before = (0, 0)
+        hidden_before = (0, 0)
+    if last_lines is not None and len(last_lines) != count:
+        history_state = (
+            f"visible CPU count changed from {len(last_lines)} to {count}: lines restart"
+        )
+
+    host_growth = [_growth(now, before) for now, before in zip(host_now, host_before, strict=True)]
+    busy_growth = [sum(growth) - growth[_IDLE] for growth in host_growth]
+    quantities: dict[str, object] = {
+        "visible_cpus": format_cpuset(shown),
+        "visible_count": count,
+        "cpuset": "none (no cpuset controller)"
+        if visible.cpuset is None
+        else format_cpuset(visible.cpuset) or "empty",
+        "quota": _describe_quota(visible),
+        "quota_cap": visible.quota_cap if visible.quota_cap is not None else "none",
+        "clk_tck": clk_tck,
+        "history": history_state,
+        "folded_user": 0,
+        "folded_system": 0,
+        "partial_idle_removed": 0,
+        "missing_host_lines": sum(1 for cpu in shown if cpu not in layout.cpu_counters),
+    }
+
+    if usage is None or total_now is None:
+        quantities["usage_source"] = "none: the host's own times of these CPUs"
+        increments = host_growth
+    else:
+        user_growth, system_growth = _container_growth(
+            by_cpu_now,
+            by_cpu_before,
+            total_now,
+            total_before,
+            hidden_before,
+            busy_growth,
+            quantities,
+        )
+        quantities["usage_source"] = (
+            "cpuacct.usage_all (v1, per CPU)" if by_cpu_now is not None else "cpu.stat (v2, totals)"
+        )
+        quantities["container_user_ticks"], quantities["container_system_ticks"] = total_now
+        idle_growth = [
+            growth[_IDLE] + max(0, busy - user - system)
+            for growth, busy, user, system in zip(
+                host_growth, busy_growth, user_growth, system_growth, strict=True
+            )
+        ]
+        if starts_at_zero:
+            idle_growth = _remove_partial_cpu(visible, host_growth, idle_growth, quantities)
+        increments = []
+        for user, system, idle in zip(user_growth, system_growth, idle_growth, strict=True):
+            line = [0] * _WIDTH
+            line[_USER], line[_SYSTEM], line[_IDLE] = user, system, idle
+            increments.append(tuple(line))
+
+    lines = [
+        tuple(base + grown for base, grown in zip(before, increment, strict=True))
+        for before, increment in zip(base_lines, increments, strict=True)
+    ]
+    if last_lines is not None and len(last_lines) != count:
+        lines = _carry_aggregate(last_lines, lines)
+
+    aggregate = [sum(column) for column in zip(*lines, strict=True)] if lines else list(_ZERO)
+    quantities["user"] = aggregate[_USER]
+    quantities["system"] = aggregate[_SYSTEM]
+    quantities["idle"] = aggregate[_IDLE]
+
+    text_lines = ["cpu  " + " ".join(map(str, aggregate)) + "\n"]
+    text_lines += [
+        f"cpu{index} " + " ".join(map(str, line)) + "\n" for index, line in enumerate(lines)
+    ]
+    text_lines.append(layout.passthrough)
+
+    stat_history = StatHistory(
+        last_lines=tuple((f"cpu{index}", line) for index, line in enumerate(lines)),
+        baseline=tuple(zip(shown, host_now, strict=True)),
+        view=tuple(zip(shown, by_cpu_now, strict=True)) if by_cpu_now is not None else (),
+        usage_total=total_now if total_now is not None else (),
+    )
+    return Rendered(
+        text="".join(text_lines),
+        history=attrs.evolve(inputs.history, stat=stat_history),
+        quantities=quantities,
+    )
+
+
+def _describe_quota(visible: VisibleCpus) -> str:
+    quota = visible.quota
+    if quota is None or quota.quota_us is None:
+        return "none (or --enable-cfs off)"
+    return f"{quota.quota_us}/{quota.period_us} us at {quota.path}"
+
+
+def _container_growth(
+    by_cpu_now: Sequence[tuple[int, int]] | None,
+    by_cpu_before: Sequence[tuple[int, int]] | None,
+    total_now: tuple[int, int],
+    total_before: tuple[int, int] | None,
+    hidden_before: tuple[int, int] | None,
+    busy_growth: Sequence[int],
+    quantities: dict[str, object],
+) -> tuple[list[int], list[int]]:
+    """The container's user and system growth on each shown CPU (theory, v1 and v2)."""
+    if by_cpu_now is None or by_cpu_before is None:
+        # v2: only totals are known; all of the growth is spread by host busy growth.
+        before = total_before if total_before is not None else total_now
+        user = distribute(max(0, total_now[0] - before[0]), busy_growth)
+        system = distribute(max(0, total_now[1] - before[1]), busy_growth)
+        return user, system
+    user = [
+        max(0, now[0] - before[0]) for now, before in zip(by_cpu_now, by_cpu_before, strict=True)
+    ]
+    system = [
+        max(0, now[1] - before[1]) for now, before in zip(by_cpu_now, by_cpu_before, strict=True)
+    ]
+    if hidden_before is not None:
+        hidden_user = total_now[0] - sum(pair[0] for pair in by_cpu_now)
+        hidden_system = total_now[1] - sum(pair[1] for pair in by_cpu_now)
+        folded_user = max(0, hidden_user - hidden_before[0])
+        folded_system = max(0, hidden_system - hidden_before[1])
+        quantities["folded_user"], quantities["folded_system"] = folded_user, folded_system
+        for index, share in enumerate(distribute(folded_user, busy_growth)):
+            user[index] += share
+        for index, share in enumerate(distribute(folded_system, busy_growth)):
+            system[index] += share
+    return user, system
+
+
+def _remove_partial_cpu(
+    visible: VisibleCpus,
+    host_growth: Sequence[tuple[int, ...]],
+    idle_growth: list[int],
+    quantities: dict[str, object],
+) -> list[int]:
+    """With a fractional quota below the cap, take ``elapsed * (cap - quota) / cap`` out of
+    the idle growth (in proportion to it, never below 0), so k shown CPUs add up to the
+    quota's worth of time."""
+    quota, cap = visible.quota, visible.quota_cap
+    if quota is None or quota.quota_us is None or cap is None or quota.period_us <= 0:
+        return idle_growth
+    capacity_us = cap * quota.period_us
+    if quota.quota_us >= capacity_us:
+        return idle_growth
+    elapsed = sum(sum(growth) for growth in host_growth)
+    removed = min(elapsed * (capacity_us - quota.quota_us) // capacity_us, sum(idle_growth))
+    quantities["partial_idle_removed"] = removed
+    return [
+        idle - taken
+        for idle, taken in zip(idle_growth, distribute(removed, idle_growth), strict=True)
+    ]
+
+
+def _carry_aggregate(
+    last_lines: Sequence[tuple[int, ...]], lines: list[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
+    """After a change of the visible CPU count, raise the new lines (evenly, remainders to
+    the first) so that no field of the aggregate falls below the previous read's."""
+    if not lines:
+        return lines
+    before = [sum(column) for column in zip(*last_lines, strict=True)]
+    now = [sum(column) for column in zip(*lines, strict=True)]
+    raised = [list(line) for line in lines]
+    for field in range(_WIDTH):
+        shortfall = before[field] - now[field]
+        if shortfall > 0:
+            for line, share in zip(raised, distribute(shortfall, [1] * len(lines)), strict=True):
+                line[field] += share
+    return [tuple(line) for line in raised]
