@@ -1,12 +1,259 @@
-"""Placeholder: serves the host file until the real renderer lands."""
+"""/proc/meminfo for one container: the host's file with the memory cgroup's lines swapped in.
+
+Rules:
+1. Never reads host state: the host's text comes in the ``HostSnapshot``, the cgroup's
+   numbers in ``CgroupView.memory``. Limits, swap and memory.stat keys follow the one policy
+   in ``lxcfs_model.memory``.
+2. The output has exactly the host's lines, in the host's order: lines this module computes
+   (``host_memory.COMPUTED_LABELS``, one ``PROVENANCE`` rule each, matched by their exact
+   label, so ``Active`` never catches ``Active(anon)`` and ``Writeback`` never
+   ``WritebackTmp``, spec 8.10) are replaced, every other line passes through byte for byte.
+   A computed line the host lacks (no ``Zswap`` without CONFIG_ZSWAP) is not added.
+3. Replaced lines use the kernel's ``show_val_kb`` format: ``"<label>:"`` padded to 16
+   columns, the value ``%8lu``, ``" kB"``. (Upstream 7.0 pads ``Zswap:`` to 15 columns; the
+   kernel and 5.0.3, which passes the host line through, use 16, and so do we.)
+4. Never garbage, whatever the inputs: no negative numbers; where upstream's unsigned
+   arithmetic wraps (usage above the limit) we clamp at 0. Always
+   0 <= MemFree <= MemAvailable <= MemTotal, MemTotal > 0, and 0 <= SwapFree <= SwapTotal.
+5. Fallbacks (spec 3.12): no memory cgroup (``view.memory`` None, which the reader also
+   reports for unreadable or malformed memory files) or a host file without MemTotal ->
+   the host's file unchanged, with the reason in ``Rendered.fallback``.
+
+Values (kB; v1 keys are the hierarchical ``total_*`` ones, v2 the plain ones):
+MemTotal = min(limit over the cgroup and its ancestors, host MemTotal); no limit, or a limit
+under 1 kB (0), shows the host's MemTotal as upstream does. MemFree = MemTotal - usage.
+MemAvailable = MemFree + active_file + inactive_file + slab_reclaimable (upstream 7.0), at
+most MemTotal. The rest are memory.stat amounts, see ``PROVENANCE``.
+"""
 
 from __future__ import annotations
 
-from lxcfs_model.provenance import FileProvenance
+from lxcfs_model.host_memory import COMPUTED_LABELS
+from lxcfs_model.memory import (
+    STAT_FIELDS,
+    SWAP_SOURCES,
+    V1_STAT_KEYS,
+    V2_STAT_KEYS,
+    ram_limit,
+    swap_figures,
+)
+from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
 
-PROVENANCE = FileProvenance(path="proc/meminfo", summary="not virtualized yet", rules=())
+__all__ = ["PROVENANCE", "render"]
+
+_STAT = "<memory cgroup>/memory.stat"
+_HOST = "host /proc/meminfo"
+_LIMIT_SOURCES = (
+    "<memory cgroup and ancestors>/memory.limit_in_bytes (v1) or memory.max (v2)",
+    _HOST + " MemTotal",
+)
+
+
+def _stat_rule(label: str, name: str) -> LineRule:
+    return LineRule(label, (_STAT,), f"memory.stat {{{name}_key}} = {{{name}_bytes}} bytes / 1024")
+
+
+def _zero_rule(label: str, why: str) -> LineRule:
+    return LineRule(label, (), f"0: {why}")
+
+
+PROVENANCE = FileProvenance(
+    path="proc/meminfo",
+    summary=(
+        "The host's /proc/meminfo with the memory, LRU, slab and swap lines computed from "
+        "the container's memory cgroup; every other line is the host's."
+    ),
+    rules=(
+        LineRule(
+            "MemTotal",
+            _LIMIT_SOURCES,
+            "{limit_file} minimum over {cgroup_path} and its ancestors = {limit_bytes} bytes "
+            "(set on {limit_path}) = {limit_kb} kB, capped by host MemTotal "
+            "{host_mem_total_kb} kB; no limit or a limit under 1 kB shows the host's "
+            "MemTotal = {mem_total_kb} kB",
+        ),
+        LineRule(
+            "MemFree",
+            ("<memory cgroup>/memory.usage_in_bytes (v1) or memory.current (v2)",),
+            "MemTotal {mem_total_kb} kB - usage {usage_kb} kB ({usage_file} = {usage_bytes} "
+            "bytes), 0 when usage exceeds MemTotal = {mem_free_kb} kB",
+        ),
+        LineRule(
+            "MemAvailable",
+            (_STAT,),
+            "MemFree {mem_free_kb} kB + ({active_file_key} {active_file_bytes} + "
+            "{inactive_file_key} {inactive_file_bytes} + {slab_reclaimable_key} "
+            "{slab_reclaimable_bytes} bytes) / 1024, at most MemTotal = {mem_available_kb} kB",
+        ),
+        _zero_rule("Buffers", "memory cgroups do not account buffers apart from the cache"),
+        _stat_rule("Cached", "cache"),
+        _zero_rule("SwapCached", "not shown per container (as upstream)"),
+        LineRule(
+            "Active",
+            (_STAT,),
+            "({active_anon_key} {active_anon_bytes} + {active_file_key} {active_file_bytes} "
+            "bytes) / 1024",
+        ),
+        LineRule(
+            "Inactive",
+            (_STAT,),
+            "({inactive_anon_key} {inactive_anon_bytes} + {inactive_file_key} "
+            "{inactive_file_bytes} bytes) / 1024",
+        ),
+        _stat_rule("Active(anon)", "active_anon"),
+        _stat_rule("Inactive(anon)", "inactive_anon"),
+        _stat_rule("Active(file)", "active_file"),
+        _stat_rule("Inactive(file)", "inactive_file"),
+        _stat_rule("Unevictable", "unevictable"),
+        LineRule(
+            "SwapTotal",
+            SWAP_SOURCES,
+            "{swap_reason}: allowance {swap_allowance_kb} kB (minimum over {cgroup_path} and "
+            "its ancestors, set on {swap_limit_path}), capped by host SwapTotal "
+            "{host_swap_total_kb} kB = {swap_total_kb} kB",
+        ),
+        LineRule(
+            "SwapFree",
+            SWAP_SOURCES,
+            "SwapTotal {swap_total_kb} kB - swap in use {swap_used_kb} kB (memory.swap.current "
+            "on v2, memsw usage - memory usage on v1 = {swap_usage_bytes} bytes, at most "
+            "SwapTotal) = {swap_free_kb} kB",
+        ),
+        LineRule(
+            "Zswap",
+            (_STAT,),
+            "memory.stat {zswap_key} = {zswap_bytes} bytes / 1024 when the kernel accounts "
+            "zswap for the cgroup (v2) and --disable-zswap is off ({zswap_shown}), else 0",
+        ),
+        LineRule(
+            "Zswapped",
+            (_STAT,),
+            "memory.stat {zswapped_key} = {zswapped_bytes} bytes / 1024 when zswap is shown "
+            "({zswap_shown}), else 0",
+        ),
+        _stat_rule("Dirty", "dirty"),
+        _stat_rule("Writeback", "writeback"),
+        LineRule(
+            "AnonPages",
+            (_STAT,),
+            "({active_anon_key} {active_anon_bytes} + {inactive_anon_key} "
+            "{inactive_anon_bytes} - {shmem_key} {shmem_bytes} bytes) / 1024, at least 0",
+        ),
+        _stat_rule("Mapped", "mapped"),
+        _stat_rule("Shmem", "shmem"),
+        _stat_rule("Slab", "slab"),
+        _stat_rule("SReclaimable", "slab_reclaimable"),
+        _stat_rule("SUnreclaim", "slab_unreclaimable"),
+        _stat_rule("AnonHugePages", "anon_huge"),
+        _stat_rule("ShmemHugePages", "shmem_huge"),
+        _zero_rule("ShmemPmdMapped", "no per-cgroup counter"),
+    ),
+    passthrough=(
+        "Every other line (Mlocked, KReclaimable, KernelStack, PageTables, CommitLimit, "
+        "Committed_AS, Vmalloc*, Percpu, HugePages_*, Hugepagesize, Hugetlb, DirectMap*, ...) "
+        "is the host's line unchanged, in the host's order."
+    ),
+    fallback=(
+        "No memory cgroup for the container (missing, unreadable or malformed memory files), "
+        "or a host file without MemTotal: the host's /proc/meminfo unchanged."
+    ),
+)
+
+# One table row per computed line, nothing more, nothing less (the layout fills exactly these).
+assert tuple(rule.label for rule in PROVENANCE.rules) == COMPUTED_LABELS
+
+# (quantity name, memory.stat key) per version, resolved once.
+_STAT_KEYS = {
+    "v1": tuple((name, getattr(V1_STAT_KEYS, name)) for name in STAT_FIELDS),
+    "v2": tuple((name, getattr(V2_STAT_KEYS, name)) for name in STAT_FIELDS),
+}
 
 
 def render(inputs: RenderInputs) -> Rendered:
-    return host_fallback(inputs.host.meminfo, inputs, "not virtualized yet")
+    """The container's /proc/meminfo (module rules 1-5)."""
+    memory = inputs.view.memory
+    host = inputs.host
+    if memory is None:
+        return host_fallback(host.meminfo, inputs, "no memory cgroup for this container")
+    host_kb = host.meminfo_kb
+    host_total_kb = host_kb.get("MemTotal", 0)
+    if host_total_kb <= 0:
+        return host_fallback(host.meminfo, inputs, "host /proc/meminfo has no MemTotal")
+
+    limit = ram_limit(memory)
+    limit_kb = None if limit is None or limit.limit is None else limit.limit // 1024
+    # Upstream 7.0: a limit that rounds to 0 kB shows the host (it cannot be shown as 0).
+    mem_total_kb = min(limit_kb, host_total_kb) if limit_kb else host_total_kb
+    usage_bytes = max(0, memory.usage)
+    usage_kb = usage_bytes // 1024
+    mem_free_kb = max(0, mem_total_kb - usage_kb)
+
+    stat_keys = _STAT_KEYS[memory.version]
+    stat = memory.stat
+    # Absent keys (a key that version does not print) and nonsense negatives read as 0.
+    amounts = {name: max(0, stat.get(key, 0)) if key else 0 for name, key in stat_keys}
+    reclaimable = amounts["active_file"] + amounts["inactive_file"] + amounts["slab_reclaimable"]
+    mem_available_kb = min(mem_total_kb, mem_free_kb + reclaimable // 1024)
+
+    swap = swap_figures(memory, inputs.options, host_kb.get("SwapTotal", 0))
+    zswap_shown = memory.zswap_accounting and not inputs.options.disable_zswap
+
+    kb = {name: amount // 1024 for name, amount in amounts.items()}
+    values = {
+        "MemTotal": mem_total_kb,
+        "MemFree": mem_free_kb,
+        "MemAvailable": mem_available_kb,
+        "Buffers": 0,
+        "Cached": kb["cache"],
+        "SwapCached": 0,
+        "Active": (amounts["active_anon"] + amounts["active_file"]) // 1024,
+        "Inactive": (amounts["inactive_anon"] + amounts["inactive_file"]) // 1024,
+        "Active(anon)": kb["active_anon"],
+        "Inactive(anon)": kb["inactive_anon"],
+        "Active(file)": kb["active_file"],
+        "Inactive(file)": kb["inactive_file"],
+        "Unevictable": kb["unevictable"],
+        "SwapTotal": swap.total_kb,
+        "SwapFree": swap.total_kb - swap.used_kb,
+        "Zswap": kb["zswap"] if zswap_shown else 0,
+        "Zswapped": kb["zswapped"] if zswap_shown else 0,
+        "Dirty": kb["dirty"],
+        "Writeback": kb["writeback"],
+        "AnonPages": max(0, amounts["active_anon"] + amounts["inactive_anon"] - amounts["shmem"])
+        // 1024,
+        "Mapped": kb["mapped"],
+        "Shmem": kb["shmem"],
+        "Slab": kb["slab"],
+        "SReclaimable": kb["slab_reclaimable"],
+        "SUnreclaim": kb["slab_unreclaimable"],
+        "AnonHugePages": kb["anon_huge"],
+        "ShmemHugePages": kb["shmem_huge"],
+        "ShmemPmdMapped": 0,
+    }
+
+    layout = host.meminfo_layout
+    text = layout.template % tuple(map(values.__getitem__, layout.slots))
+
+    missing_key = f"(none in {memory.version} memory.stat)"
+    quantities: dict[str, object] = {
+        "cgroup_path": memory.path,
+        "cgroup_version": memory.version,
+        "limit_file": "memory.limit_in_bytes" if memory.version == "v1" else "memory.max",
+        "limit_path": limit.path if limit is not None else "(no level)",
+        "limit_bytes": limit.limit if limit is not None else "none",
+        "limit_kb": limit_kb if limit_kb is not None else "none",
+        "host_mem_total_kb": host_total_kb,
+        "mem_total_kb": mem_total_kb,
+        "usage_file": "memory.usage_in_bytes" if memory.version == "v1" else "memory.current",
+        "usage_bytes": usage_bytes,
+        "usage_kb": usage_kb,
+        "mem_free_kb": mem_free_kb,
+        "mem_available_kb": mem_available_kb,
+        "zswap_shown": zswap_shown,
+        **swap.quantities(),
+    }
+    for name, key in stat_keys:
+        quantities[name + "_key"] = key or missing_key
+        quantities[name + "_bytes"] = amounts[name]
+    return Rendered(text=text, history=inputs.history, quantities=quantities)
