@@ -1,0 +1,148 @@
+"""Whose container a FUSE caller is in: pid -> ``Container``, cached per pid namespace.
+
+Rules:
+1. The answer is the I/O layer's (``SystemReader.resolve_pid``, spec 2.1); this module only
+   saves its expensive part, finding the init of the caller's pid namespace, which may scan
+   /proc. No fork, ever (upstream forks a helper per cache miss).
+2. The cache maps a pid-namespace inode to that namespace's init, named by (pid, start time).
+   A hit is used only if the init is still that process (same start time, same namespace):
+   a recycled pid never maps a new caller to a dead container's cgroups.
+3. cgroup paths are never cached: they are re-read from /proc/<init>/cgroup on every request,
+   so a container whose init moves to another cgroup is seen there at once.
+4. Bounded: at most ``capacity`` namespaces; entries idle for ``idle_seconds`` are dropped
+   (checked at most every ``PRUNE_INTERVAL`` seconds), so containers coming and going leave
+   nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+
+from lxcfs_model.errors import LxcfsModelError
+from lxcfs_model.io import Container
+
+__all__ = ["CallerResolver", "ProcessReader"]
+
+PRUNE_INTERVAL = 5.0
+
+
+class ProcessReader(Protocol):
+    """What the resolver needs from ``SystemReader``."""
+
+    def resolve_pid(self, pid: int) -> Container: ...
+    def pid_namespace_inode(self, pid: int | str) -> int: ...
+    def process_start_ticks(self, pid: int) -> int: ...
+    def cgroup_paths(self, pid: int) -> dict[str, str]: ...
+
+
+@attrs.frozen
+class _Init:
+    """A namespace's init as the cache remembers it, and the Container it resolved to."""
+
+    pid: int
+    start_ticks: int
+    container: Container
+
+
+class CallerResolver:
+    """Thread-safe pid -> Container with the namespace-init cache of rule 2."""
+
+    def __init__(
+        self,
+        reader: ProcessReader,
+        *,
+        capacity: int = 4096,
+        idle_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reader = reader
+        self._capacity = capacity
+        self._idle_seconds = idle_seconds
+        self._monotonic = monotonic
+        self._own_namespace = reader.pid_namespace_inode("self")
+        self._lock = threading.Lock()
+        # namespace inode -> (init, last use); least recently used first.
+        self._cache: OrderedDict[int, tuple[_Init, float]] = OrderedDict()
+        self._last_prune = monotonic()
+        self.misses = 0  # namespaces resolved the slow way (read by tests and --debug logs)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
+    def resolve(self, pid: int) -> Container:
+        """The container of ``pid``. Raises ``NoSuchProcess`` if the caller is gone."""
+        namespace = self._reader.pid_namespace_inode(pid)
+        if namespace == self._own_namespace:
+            # A host caller: no init to find, the reader answers from the caller alone.
+            return self._reader.resolve_pid(pid)
+        cached = self._lookup(namespace)
+        if cached is not None:
+            container = self._revalidated(cached, namespace, pid)
+            if container is not None:
+                return container
+        container = self._reader.resolve_pid(pid)
+        self.misses += 1
+        if container.init_pid is not None and container.target_pid == container.init_pid:
+            # Only a found init is worth remembering; a fallback to the caller is not.
+            try:
+                start = self._reader.process_start_ticks(container.init_pid)
+            except LxcfsModelError:
+                return container
+            self._store(namespace, _Init(container.init_pid, start, container))
+        return container
+
+    def _revalidated(self, cached: _Init, namespace: int, pid: int) -> Container | None:
+        """The cached container for ``pid`` with fresh cgroup paths, or None if the init is
+        not the same process any more (rule 2)."""
+        try:
+            same_process = self._reader.process_start_ticks(cached.pid) == cached.start_ticks
+            same_namespace = self._reader.pid_namespace_inode(cached.pid) == namespace
+            if same_process and same_namespace:
+                return attrs.evolve(
+                    cached.container,
+                    caller_pid=pid,
+                    cgroup_paths=self._reader.cgroup_paths(cached.pid),
+                )
+        except LxcfsModelError:
+            pass
+        with self._lock:
+            self._cache.pop(namespace, None)
+        return None
+
+    def _lookup(self, namespace: int) -> _Init | None:
+        now = self._monotonic()
+        with self._lock:
+            entry = self._cache.get(namespace)
+            if entry is None:
+                return None
+            self._cache[namespace] = (entry[0], now)
+            self._cache.move_to_end(namespace)
+            return entry[0]
+
+    def _store(self, namespace: int, init: _Init) -> None:
+        now = self._monotonic()
+        with self._lock:
+            self._cache[namespace] = (init, now)
+            self._cache.move_to_end(namespace)
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+            if now - self._last_prune >= PRUNE_INTERVAL:
+                self._prune_locked(now)
+
+    def prune(self) -> None:
+        """Drop idle entries now (the sampler thread calls this; stores do it too)."""
+        with self._lock:
+            self._prune_locked(self._monotonic())
+
+    def _prune_locked(self, now: float) -> None:
+        self._last_prune = now
+        idle = [key for key, (_, used) in self._cache.items() if now - used > self._idle_seconds]
+        for key in idle:
+            del self._cache[key]

@@ -1,0 +1,149 @@
+"""``lxcfs-fuse``: start-up, the housekeeping thread, serving, clean exit (spec 4.1, 4.2).
+
+Order (like lxcfs): parse options -> lock the pid file (a second daemon on it exits 1) ->
+clear a stale mount -> build reader, content and operations -> start housekeeping -> mount
+and serve in the foreground until SIGTERM/SIGINT/SIGHUP or ``umount`` -> stop housekeeping
+-> remove the pid file. The exit status is 0 after a clean unmount, 1 otherwise.
+
+Signals: libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (leave the loop, unmount).
+They must reach the thread blocked in libfuse's loop, so the housekeeping thread blocks them.
+SIGUSR1 (lxcfs's live reload) and SIGUSR2 (virtualization toggle) are not supported: there
+is no separate library to reload; a restart loses only the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from lxcfs_fuse import fuse_api, mountpoint
+from lxcfs_fuse.content import ContainerContent
+from lxcfs_fuse.loadavg import LoadavgSampler
+from lxcfs_fuse.operations import LxcfsOperations
+from lxcfs_fuse.options import (
+    DaemonOptions,
+    UsageError,
+    fuse_mount_options,
+    parse_args,
+    print_usage_error,
+)
+from lxcfs_fuse.pidfile import PidFile, PidFileLocked
+from lxcfs_model import __version__
+from lxcfs_model.errors import LxcfsModelError
+from lxcfs_model.io import SystemReader
+
+__all__ = ["Housekeeping", "run", "serve"]
+
+log = logging.getLogger("lxcfs_fuse")
+
+SAMPLE_SECONDS = 5.0
+PRUNE_SECONDS = 30.0
+_LIBFUSE_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class Housekeeping(threading.Thread):
+    """Samples load averages every 5 s (``-l``) and prunes state of vanished containers.
+    One pass never overlaps the next; a slow pass delays the next one, never doubles it."""
+
+    def __init__(self, content: ContainerContent) -> None:
+        super().__init__(name="lxcfs-housekeeping", daemon=True)
+        self._content = content
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LIBFUSE_SIGNALS)
+        since_prune = 0.0
+        while not self._stopping.wait(SAMPLE_SECONDS):
+            try:
+                if self._content.sampler is not None:
+                    self._content.sampler.sample_once()
+                since_prune += SAMPLE_SECONDS
+                if since_prune >= PRUNE_SECONDS:
+                    since_prune = 0.0
+                    self._content.prune()
+            except BaseException as error:  # the thread must outlive one bad pass
+                log.error("housekeeping pass failed: %s: %s", type(error).__name__, error)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=10)
+
+
+def build_content(options: DaemonOptions, root: str = "/") -> ContainerContent:
+    """Reader, sampler and content for ``options``."""
+    reader = SystemReader(root)
+    sampler = None
+    if options.render.enable_loadavg:
+        cpu = reader.layout.hierarchy_for("cpu")
+
+        def cgroup_dir(path: str) -> str | None:
+            return None if cpu is None else reader.path(cpu.directory, path.lstrip("/"))
+
+        sampler = LoadavgSampler(cgroup_dir, proc_root=reader.path("proc"))
+    return ContainerContent(reader, options.render, sampler=sampler)
+
+
+def serve(options: DaemonOptions) -> int:
+    """Everything after option parsing; returns the exit status."""
+    try:
+        pidfile = PidFile(options.pidfile)
+    except PidFileLocked as error:
+        log.error("%s; not starting a second daemon", error)
+        return 1
+    except OSError as error:
+        log.error("cannot create pid file %s: %s", options.pidfile, error.strerror)
+        return 1
+    housekeeping: Housekeeping | None = None
+    try:
+        mountpoint.prepare(options.mountpoint)
+        content = build_content(options)
+        housekeeping = Housekeeping(content)
+        housekeeping.start()
+        log.info(
+            "serving %s (lxcfs-fuse %s, %s, libfuse %d)",
+            options.mountpoint,
+            __version__,
+            fuse_api.BINDING,
+            fuse_api.FUSE_MAJOR,
+        )
+        fuse_api.mount(
+            LxcfsOperations(content),
+            options.mountpoint,
+            debug=options.debug,
+            single_threaded=options.single_threaded,
+            options=fuse_mount_options(options),
+        )
+        log.info("unmounted %s", options.mountpoint)
+        return 0
+    except (OSError, LxcfsModelError, RuntimeError) as error:
+        log.error("cannot serve %s: %s", options.mountpoint, error)
+        return 1
+    finally:
+        if housekeeping is not None:
+            housekeeping.stop()
+        pidfile.release()
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console entry point (``lxcfs-fuse``, ``python -m lxcfs_fuse``)."""
+    try:
+        parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        print_usage_error(error)
+        sys.exit(1)
+    if isinstance(parsed, str):
+        print(parsed, end="")
+        sys.exit(0)
+    logging.basicConfig(
+        level=logging.DEBUG if parsed.debug else logging.INFO,
+        format="lxcfs-fuse: %(message)s",
+        stream=sys.stderr,
+    )
+    if parsed.enable_pidfd:
+        log.info("--enable-pidfd: accepted; callers' inits are always validated")
+    if parsed.enable_psi_poll:
+        log.info("--enable-psi-poll: accepted; PSI triggers are not supported (writes: EINVAL)")
+    sys.exit(serve(parsed))

@@ -1,0 +1,298 @@
+"""The FUSE operations: paths, pids and errno in, the model's text out (spec 1.3, 1.4).
+
+Rules:
+1. Thin: a handler finds the node (``tree``), asks ``content`` for text, and maps failures to
+   an errno. It formats nothing.
+2. Every handler is guarded: whatever it raises, BaseException included, becomes an errno
+   (the node's own, else EIO) and one log line; the daemon goes on. Expected answers
+   (ENOENT for a probe, EACCES for a write) are logged only with --debug.
+3. Reads: the content is made at a read at offset 0 and kept in the open handle; reads at
+   other offsets are served from that snapshot (a fresh handle read first at offset > 0
+   makes its snapshot then), so reads of any sizes reassemble one consistent text, and
+   ``lseek(0)`` + read renders anew (top does this). A read at or past the end returns 0
+   bytes (EOF), never EINVAL (upstream's quirk, spec 1.4).
+4. ``open`` sets direct_io on every file: no page cache, every read reaches us, st_size never
+   bounds or pads what a reader gets.
+5. st_size of a rendered file is the byte length of what that caller would read right now:
+   a tool that reads exactly st_size bytes gets the whole file (spec 8.14); with direct_io a
+   reader never sees trailing NULs. Pass-through sysfs files keep the host's st_size (4096,
+   an upper bound of any sysfs attribute).
+6. Read-only (spec 1.4, 7.0 flavour): write EINVAL on rendered files, EACCES on
+   pass-through; truncate is a no-op under /sys and EPERM elsewhere; mkdir/rmdir EPERM;
+   chmod/chown EPERM under /proc and /sys, ENOENT elsewhere; create, mknod, unlink, rename,
+   link, symlink ENOSYS. Nothing written through the mount ever reaches a host file.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import logging
+import os
+import stat as stat_module
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
+import attrs
+
+from lxcfs_fuse.fuse_api import fuse_caller, handle_of, set_direct_io
+from lxcfs_fuse.tree import CpuDirectory, Node, Tree
+from lxcfs_model.errors import LxcfsModelError
+
+__all__ = ["ContentSource", "ErrnoError", "LxcfsOperations"]
+
+log = logging.getLogger("lxcfs_fuse")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Largest pass-through file read (sysfs attributes are at most a page; this is generous).
+MAX_HOST_FILE = 1 << 20
+
+_EXPECTED = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EINVAL}
+)
+
+
+class ErrnoError(OSError):
+    """An answer of the filesystem: the request fails with ``errno``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code, os.strerror(code))
+
+
+class ContentSource(CpuDirectory, Protocol):
+    """What the operations need from ``ContainerContent``."""
+
+    def render(self, path: str, pid: int) -> str: ...
+
+
+def _guarded(handler: F) -> F:
+    """Rule 2: every exception becomes an errno; unexpected ones are logged once."""
+    name = handler.__name__
+
+    @functools.wraps(handler)
+    def guarded(self: LxcfsOperations, path: object, *args: Any) -> Any:
+        try:
+            return handler(self, path, *args)
+        except OSError as error:
+            code = error.errno if isinstance(error.errno, int) and error.errno > 0 else errno.EIO
+            if code in _EXPECTED:
+                log.debug("%s %s: %s", name, path, os.strerror(code))
+            else:
+                log.warning("%s %s failed: %s", name, path, error)
+            raise ErrnoError(code) from None
+        except LxcfsModelError as error:
+            log.warning("%s %s failed: %s", name, path, error)
+            raise ErrnoError(errno.EIO) from None
+        except BaseException as error:  # rule 2: nothing escapes a handler
+            log.error("%s %s failed: %s: %s", name, path, type(error).__name__, error)
+            raise ErrnoError(errno.EIO) from None
+
+    return cast(F, guarded)
+
+
+@attrs.define
+class _Handle:
+    """One open file: its node and the snapshot made by the last read at offset 0."""
+
+    node: Node
+    content: bytes | None = None
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+class LxcfsOperations:
+    """The operations object handed to the FUSE binding (``fuse_api.mount``)."""
+
+    use_ns = True  # st_*time in nanoseconds (fusepy's non-deprecated form)
+
+    def __init__(
+        self,
+        content: ContentSource,
+        *,
+        sys_root: str = "/sys",
+        caller: Callable[[], tuple[int, int, int]] = fuse_caller,
+    ) -> None:
+        self._content = content
+        self._tree = Tree(content, sys_root)
+        self._caller = caller
+        self._handles: dict[int, _Handle] = {}
+        self._handles_lock = threading.Lock()
+        self._next_handle = itertools.count(1)
+
+    def _pid(self) -> int:
+        return self._caller()[2]
+
+    def _node(self, path: str) -> Node:
+        return self._tree.lookup(path, self._pid())
+
+    # ----------------------------------------------------------------- attributes
+
+    @_guarded
+    def getattr(self, path: str, fh: object = None) -> dict[str, int]:
+        node = self._node(path)
+        now = time.time_ns()
+        attributes = {"st_uid": 0, "st_gid": 0, "st_atime": now, "st_mtime": now, "st_ctime": now}
+        if node.kind == "directory":
+            attributes.update(st_mode=self._tree.directory_mode(node), st_nlink=2, st_size=0)
+        elif node.kind == "rendered":
+            size = len(self._content.render(node.path, self._pid()).encode())
+            attributes.update(st_mode=stat_module.S_IFREG | 0o444, st_nlink=1, st_size=size)
+        else:
+            host = self._tree.host_stat(node)
+            attributes.update(
+                st_mode=self._tree.read_only(host.st_mode),
+                st_nlink=2 if node.is_directory else 1,
+                st_size=0 if node.is_directory else host.st_size,
+            )
+        return attributes
+
+    @_guarded
+    def access(self, path: str, amode: int) -> int:
+        node = self._node(path)
+        if amode & os.W_OK:
+            raise ErrnoError(errno.EACCES)  # read-only throughout (rule 6)
+        if amode & os.X_OK and not node.is_directory and node.kind != "host_link":
+            raise ErrnoError(errno.EACCES)
+        return 0
+
+    @_guarded
+    def readlink(self, path: str) -> str:
+        node = self._node(path)
+        if node.kind != "host_link" or node.host_path is None:
+            raise ErrnoError(errno.EINVAL)
+        return os.readlink(node.host_path)
+
+    # ---------------------------------------------------------------- directories
+
+    @_guarded
+    def opendir(self, path: str) -> int:
+        if not self._node(path).is_directory:
+            raise ErrnoError(errno.ENOTDIR)
+        return 0
+
+    @_guarded
+    def readdir(self, path: str, fh: object) -> list[str]:
+        node = self._node(path)
+        return [".", "..", *self._tree.listing(node, self._pid())]
+
+    @_guarded
+    def releasedir(self, path: str, fh: object) -> int:
+        return 0
+
+    # ---------------------------------------------------------------------- files
+
+    @_guarded
+    def open(self, path: str, file_info: Any) -> int:
+        node = self._node(path)
+        if node.is_directory:
+            raise ErrnoError(errno.EISDIR)
+        if node.kind == "host_link":
+            raise ErrnoError(errno.ELOOP)  # the kernel follows links before opening
+        with self._handles_lock:
+            handle = next(self._next_handle)
+            self._handles[handle] = _Handle(node)
+        set_direct_io(file_info, handle)
+        return 0
+
+    @_guarded
+    def read(self, path: str | None, size: int, offset: int, file_info: Any) -> bytes:
+        handle = self._handle(file_info)
+        with handle.lock:
+            if offset == 0 or handle.content is None:
+                handle.content = self._generate(handle.node)
+            return handle.content[offset : offset + size]
+
+    def _generate(self, node: Node) -> bytes:
+        if node.kind == "rendered":
+            return self._content.render(node.path, self._pid()).encode()
+        assert node.host_path is not None
+        with open(node.host_path, "rb") as host_file:
+            return host_file.read(MAX_HOST_FILE)
+
+    def _handle(self, file_info: Any) -> _Handle:
+        with self._handles_lock:
+            handle = self._handles.get(handle_of(file_info))
+        if handle is None:
+            raise ErrnoError(errno.EBADF)
+        return handle
+
+    @_guarded
+    def release(self, path: str | None, file_info: Any) -> int:
+        with self._handles_lock:
+            self._handles.pop(handle_of(file_info), None)
+        return 0
+
+    @_guarded
+    def flush(self, path: str | None, file_info: Any) -> int:
+        return 0
+
+    @_guarded
+    def fsync(self, path: str | None, datasync: int, file_info: Any) -> int:
+        return 0
+
+    @property
+    def open_handles(self) -> int:
+        """How many files are open (tests check that release frees them)."""
+        with self._handles_lock:
+            return len(self._handles)
+
+    # ------------------------------------------------------------ refused (rule 6)
+
+    @_guarded
+    def write(self, path: str | None, data: bytes, offset: int, file_info: Any) -> int:
+        node = self._handle(file_info).node
+        raise ErrnoError(errno.EINVAL if node.kind == "rendered" else errno.EACCES)
+
+    @_guarded
+    def truncate(self, path: str | None, length: int, fh: object = None) -> int:
+        node = self._node(path or "/")
+        if node.under_sys:
+            return 0
+        raise ErrnoError(errno.EPERM)
+
+    @_guarded
+    def chmod(self, path: str | None, mode: int) -> int:
+        raise ErrnoError(self._refusal(path))
+
+    @_guarded
+    def chown(self, path: str | None, uid: int, gid: int) -> int:
+        raise ErrnoError(self._refusal(path))
+
+    def _refusal(self, path: str | None) -> int:
+        node = self._node(path or "/")
+        return errno.EPERM if node.under_proc or node.under_sys else errno.ENOENT
+
+    @_guarded
+    def mkdir(self, path: str, mode: int) -> int:
+        raise ErrnoError(errno.EPERM)
+
+    @_guarded
+    def rmdir(self, path: str) -> int:
+        raise ErrnoError(errno.EPERM)
+
+    @_guarded
+    def create(self, path: str, mode: int, file_info: Any = None) -> int:
+        raise ErrnoError(errno.ENOSYS)
+
+    @_guarded
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        raise ErrnoError(errno.ENOSYS)
+
+    @_guarded
+    def unlink(self, path: str) -> int:
+        raise ErrnoError(errno.ENOSYS)
+
+    @_guarded
+    def rename(self, old: str, new: str) -> int:
+        raise ErrnoError(errno.ENOSYS)
+
+    @_guarded
+    def link(self, target: str, source: str) -> int:
+        raise ErrnoError(errno.ENOSYS)
+
+    @_guarded
+    def symlink(self, target: str, source: str) -> int:
+        raise ErrnoError(errno.ENOSYS)

@@ -1,0 +1,51 @@
+"""The pid file: created, locked and written at start, removed at exit (spec 4.1).
+
+Rules:
+1. The lock is what matters: a second daemon given the same pid file finds it locked
+   (``fcntl`` write lock, as lxcfs takes it) and refuses to start, so two daemons never serve
+   the same mount point by accident. A stale file left by a dead daemon is not locked and is
+   simply reused.
+2. The file is removed only by the daemon that holds its lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+__all__ = ["PidFile", "PidFileLocked"]
+
+
+class PidFileLocked(Exception):
+    """Another live process holds the pid file's lock."""
+
+
+class PidFile:
+    """A locked pid file; ``release()`` unlocks and removes it (idempotent)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            raise PidFileLocked(f"{path} is locked by another running daemon") from error
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Remove the file and drop the lock (the removal first, so no one sees it unlocked)."""
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(self._fd)
+            self._fd = None
