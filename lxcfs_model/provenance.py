@@ -25,8 +25,9 @@ class LineRule:
 
     ``label``: the line's key as it appears in the file, before the colon or first blank
     (``"MemTotal"``, ``"cpu"``); a trailing ``N`` matches any number (``"cpuN"`` covers
-    ``cpu0``, ``cpu17``). ``sources``: the files read. ``formula``: how, with ``{quantity}``
-    placeholders.
+    ``cpu0``, ``cpu17``; a bare ``"N"`` covers lines that start with a number, such as
+    ``8`` in diskstats or ``0.52`` in loadavg). ``sources``: the files read. ``formula``:
+    how, with ``{quantity}`` placeholders.
     """
 
     label: str
@@ -36,12 +37,18 @@ class LineRule:
     def matches(self, label: str) -> bool:
         if self.label.endswith("N") and not self.label.endswith("NN"):
             stem = self.label[:-1]
-            return label.startswith(stem) and label[len(stem) :].isdigit()
+            return label.startswith(stem) and _is_number(label[len(stem) :])
         return label == self.label
 
     def describe(self, quantities: Mapping[str, object]) -> str:
         """The formula with this render's values filled in."""
         return string.Formatter().vformat(self.formula, (), _Lenient(quantities))
+
+
+def _is_number(text: str) -> bool:
+    """``17`` or ``0.52``: digits, optionally one decimal point followed by digits."""
+    whole, point, fraction = text.partition(".")
+    return whole.isdigit() and (not point or fraction.isdigit())
 
 
 class _Lenient(dict[str, object]):
