@@ -10,7 +10,9 @@ Rules:
    any column beyond the 17 known ones is 0.
 3. A field the cgroup cannot know is 0: I/Os in flight, weighted time in queue, flushes, and
    whatever the source lacks (throttle files and io.stat have no merges or times).
-4. Only devices with some I/O (a nonzero printed number) are listed, in host order
+4. The root cgroup sees the host file: its I/O is the host's, which the kernel does not
+   count in the root's cgroup files.
+5. Only devices with some I/O (a nonzero printed number) are listed, in host order
    (spec 8.25); a device the host does not list is skipped, since it has no name. A container
    that did no I/O therefore reads an empty file, which is what upstream serves too: the
    host's lines would claim the host's I/O as the container's.
@@ -57,41 +59,51 @@ PROVENANCE = FileProvenance(
             "host line with the same major:minor, {columns} numbers like the host's line; "
             "values from {source} of cgroup {cgroup}",
         ),
-        _rule("reads completed", _COUNTS, "Read row of io_serviced, or rios"),
-        _rule("reads merged", _MERGES, "Read row (0 from throttle files and io.stat)"),
-        _rule("sectors read", _BYTES, "Read row of io_service_bytes, or rbytes, // 512"),
+        _rule("field 1: reads completed", _COUNTS, "Read row of io_serviced, or rios"),
+        _rule("field 2: reads merged", _MERGES, "Read row (0 from throttle files and io.stat)"),
+        _rule("field 3: sectors read", _BYTES, "Read row of io_service_bytes, or rbytes, // 512"),
         _rule(
-            "time reading (ms)",
+            "field 4: time reading (ms)",
             _TIMES,
             "Read rows of service_time + wait_time, ns / 1e6 (0 from throttle and io.stat)",
         ),
-        _rule("writes completed", _COUNTS, "Write row of io_serviced, or wios"),
-        _rule("writes merged", _MERGES, "Write row (0 from throttle files and io.stat)"),
-        _rule("sectors written", _BYTES, "Write row of io_service_bytes, or wbytes, // 512"),
+        _rule("field 5: writes completed", _COUNTS, "Write row of io_serviced, or wios"),
+        _rule("field 6: writes merged", _MERGES, "Write row (0 from throttle files and io.stat)"),
         _rule(
-            "time writing (ms)",
+            "field 7: sectors written", _BYTES, "Write row of io_service_bytes, or wbytes, // 512"
+        ),
+        _rule(
+            "field 8: time writing (ms)",
             _TIMES,
             "Write rows of service_time + wait_time, ns / 1e6 (0 from throttle and io.stat)",
         ),
-        _rule("I/Os in progress", (), "0: a cgroup has no in-flight count"),
+        _rule("field 9: I/Os in progress", (), "0: a cgroup has no in-flight count"),
         _rule(
-            "time doing I/O (ms)",
+            "field 10: time doing I/O (ms)",
             ("blkio.io_service_time_recursive",),
             "Total row, ns / 1e6 (0 from throttle files and io.stat)",
         ),
-        _rule("weighted time doing I/O (ms)", (), "0: a cgroup has no queue-time integral"),
-        _rule("discards completed", _COUNTS, "Discard row of io_serviced, or dios"),
-        _rule("discards merged", _MERGES, "Discard row (0 from throttle files and io.stat)"),
-        _rule("sectors discarded", _BYTES, "Discard row of io_service_bytes, or dbytes, // 512"),
         _rule(
-            "time discarding (ms)",
+            "field 11: weighted time doing I/O (ms)", (), "0: a cgroup has no queue-time integral"
+        ),
+        _rule("field 12: discards completed", _COUNTS, "Discard row of io_serviced, or dios"),
+        _rule(
+            "field 13: discards merged", _MERGES, "Discard row (0 from throttle files and io.stat)"
+        ),
+        _rule(
+            "field 14: sectors discarded",
+            _BYTES,
+            "Discard row of io_service_bytes, or dbytes, // 512",
+        ),
+        _rule(
+            "field 15: time discarding (ms)",
             _TIMES,
             "Discard rows of service_time + wait_time, ns / 1e6 (0 from throttle and io.stat)",
         ),
-        _rule("flush requests completed", (), "0: cgroups do not count flushes"),
-        _rule("time flushing (ms)", (), "0: cgroups do not count flushes"),
+        _rule("field 16: flush requests completed", (), "0: cgroups do not count flushes"),
+        _rule("field 17: time flushing (ms)", (), "0: cgroups do not count flushes"),
     ),
-    fallback="the host file when the container's blkio/io cgroup is unknown",
+    fallback="the host file when the container's blkio/io cgroup is unknown or is the root",
 )
 
 
@@ -126,6 +138,11 @@ def render(inputs: RenderInputs) -> Rendered:
     io = inputs.view.io
     if io is None:
         return host_fallback(inputs.host.diskstats, inputs, "the container's io cgroup is unknown")
+    if io.path == "/":
+        # The root cgroup's I/O is the host's, and the kernel keeps no counters for it (v2
+        # has no root io.stat, v1's root throttle files read "Total 0"): the host file is
+        # the exact answer.
+        return host_fallback(inputs.host.diskstats, inputs, "the root cgroup's I/O is the host's")
 
     by_device: dict[tuple[int, int], IoDeviceStats] = {}
     for device in io.devices:

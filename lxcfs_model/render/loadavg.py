@@ -56,24 +56,18 @@ PROVENANCE = FileProvenance(
     summary="Load averages of the container's tasks, sampled every 5 s like the kernel's.",
     rules=(
         LineRule(
-            label="loadavg",
-            sources=("cgroup.procs (cpu hierarchy, 3 levels deep)", "/proc/<pid>/task/*/stat"),
-            formula=(
-                "{load_1} {load_5} {load_15}: fixed-point EWMA of the R+D task count every "
-                "5 s, avenrun = (avenrun x e + running x 2048 x (2048 - e) [+ 2047 when "
-                "rising]) >> 11 with e = 1884, 2014, 2037; printed from avenrun "
-                "{avenrun} + 10"
+            label="N",
+            sources=(
+                "cgroup.procs of the cpu cgroup and 3 levels of descendants",
+                "/proc/<pid>/task/*/stat field 3 (state)",
             ),
-        ),
-        LineRule(
-            label="tasks",
-            sources=("cgroup.procs", "/proc/<pid>/task/*/stat field 3 (state)"),
-            formula="{running}/{total}: tasks in state R or D / all tasks at the last sample",
-        ),
-        LineRule(
-            label="last_pid",
-            sources=("/proc/<pid>/task/",),
-            formula="{last_pid}: the highest host tid at the last sample (the init's pid before)",
+            formula=(
+                "{load_1} {load_5} {load_15}: every 5 s avenrun = (avenrun x e + running x "
+                "2048 x (2048 - e), + 2047 while rising) >> 11 with e = 1884, 2014, 2037 (1, "
+                "5, 15 min), printed from avenrun {avenrun} + 10; {running}/{total}: tasks in "
+                "state R or D / all tasks at the last sample; {last_pid}: the highest host "
+                "tid then (the init's pid before the first sample)"
+            ),
         ),
     ),
     fallback="the host file without --enable-loadavg, or when no cpu cgroup can be sampled",

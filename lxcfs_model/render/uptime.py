@@ -41,24 +41,18 @@ PROVENANCE = FileProvenance(
     summary="Age of the container's init and the idle time of its visible CPUs.",
     rules=(
         LineRule(
-            label="uptime",
-            sources=("CLOCK_BOOTTIME", "/proc/<init>/stat field 22 (starttime)"),
-            formula=(
-                "{uptime_seconds} s = boottime {boottime_seconds} s - init {init_pid} start "
-                "{init_start_ticks} ticks / CLK_TCK {clk_tck}, clamped at 0"
-            ),
-        ),
-        LineRule(
-            label="idle",
+            label="N",
             sources=(
-                "cpuacct.usage (v1)",
-                "cpu.stat usage_usec (v2)",
-                "cpuset.cpus.effective",
-                "/sys/devices/system/cpu/online",
+                "CLOCK_BOOTTIME",
+                "/proc/<init>/stat field 22 (starttime)",
+                "cpuacct.usage (v1) or cpu.stat usage_usec (v2) of the init's cgroup",
+                "cpuset.cpus.effective, /sys/devices/system/cpu/online (visible CPUs)",
             ),
             formula=(
-                "{idle_seconds} s = uptime {uptime_seconds} s x {visible_cpu_count} visible "
-                "CPUs - busy {busy_seconds} s, clamped to [0, uptime x CPUs]"
+                "uptime {uptime_seconds} s = boottime {boottime_seconds} s - init "
+                "{init_pid}'s start {init_start_ticks} ticks / CLK_TCK {clk_tck}, at least 0; "
+                "idle {idle_seconds} s = uptime x {visible_cpu_count} visible CPUs - busy "
+                "{busy_seconds} s, clamped to [0, uptime x CPUs]"
             ),
         ),
     ),

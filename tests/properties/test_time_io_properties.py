@@ -142,6 +142,9 @@ def test_diskstats_keeps_host_columns_and_order_and_prints_no_negatives(
         host=attrs.evolve(inputs.host, diskstats=host_text),
     )
     rendered = diskstats.render(inputs)
+    if io.path == "/":
+        assert rendered.text == host_text
+        return
     host_lines = {tuple(line.split()[:3]): line for line in host_text.splitlines()}
     host_order = [line.split()[2] for line in host_text.splitlines()]
     shown = []
@@ -167,6 +170,8 @@ def test_diskstats_lists_every_device_with_io(
         host=attrs.evolve(inputs.host, diskstats=host_text),
     )
     assert inputs.view.io is not None
+    if io.path == "/":  # the root cgroup is served the host file
+        return
     stats = {(d.major, d.minor): d for d in inputs.view.io.devices}
     expected = []
     for line in host_text.splitlines():

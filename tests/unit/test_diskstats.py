@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lxcfs_model.explain import explain
 from lxcfs_model.render import diskstats
 from lxcfs_model.rendering import RenderInputs
 from lxcfs_model.values import CgroupView, HostSnapshot, IoCgroup, IoDeviceStats
@@ -162,12 +163,30 @@ def test_repeated_device_record_counts_once() -> None:
     assert diskstats.render(_inputs(HOST_11, io)).text.split()[3] == "120"
 
 
-def test_provenance_fills_the_line_rule() -> None:
-    """The per-line rule names the source, cgroup, devices and column count of this render."""
+def test_root_cgroup_serves_the_host_file() -> None:
+    """The root cgroup's I/O is the host's (its own counters stay empty): the host file."""
+    io = IoCgroup(version="v1", path="/", source="blkio.throttle", devices=(SDA_THROTTLE,))
+    rendered = diskstats.render(_inputs(HOST_17, io))
+    assert rendered.text == HOST_17
+    assert rendered.fallback is not None
+
+
+def test_explain_fills_the_line_rule() -> None:
+    """--explain covers every device line, naming the source, cgroup, devices and columns."""
     rendered = diskstats.render(_inputs(HOST_15, _io_stat(VDA_IO_STAT, SDA_THROTTLE)))
-    rule = diskstats.PROVENANCE.rule_for("253")
-    assert rule is not None
-    described = rule.describe(rendered.quantities)
-    assert "(sda, vda)" in described
-    assert "15 numbers" in described
-    assert "io.stat of cgroup /c1" in described
+    lines = explain(diskstats.PROVENANCE, rendered).lines
+    assert [line.label for line in lines] == ["8", "253"]
+    for line in lines:
+        assert line.rule is not None
+        assert "(sda, vda)" in line.explanation
+        assert "15 numbers" in line.explanation
+        assert "io.stat of cgroup /c1" in line.explanation
+
+
+def test_field_rules_follow_the_kernel_numbering() -> None:
+    """The table documents the 17 kernel fields in iostats.rst order."""
+    fields = [rule.label for rule in diskstats.PROVENANCE.rules if rule.label.startswith("field")]
+    assert len(fields) == 17
+    assert fields[0] == "field 1: reads completed"
+    assert fields[9] == "field 10: time doing I/O (ms)"
+    assert fields[16] == "field 17: time flushing (ms)"

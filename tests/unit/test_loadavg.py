@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lxcfs_model.explain import explain
 from lxcfs_model.history import ContainerHistory, LoadavgState, StatHistory
 from lxcfs_model.render import loadavg
 from lxcfs_model.render.loadavg import count_tasks, format_load, sample
@@ -192,13 +193,11 @@ def test_malformed_state_is_shown_sanely() -> None:
     assert _text(state) == "0.00 1.00 0.00 0/0 0\n"
 
 
-def test_provenance_fills_from_quantities() -> None:
-    """Every loadavg rule is explained without a missing quantity."""
+def test_explain_fills_the_line_rule_from_the_quantities() -> None:
+    """--explain covers the line with the loadavg rule, every placeholder filled."""
     rendered = loadavg.render(_inputs(LoadavgState((164, 34, 11), 1, 4, 9)))
-    for label in ("loadavg", "tasks", "last_pid"):
-        rule = loadavg.PROVENANCE.rule_for(label)
-        assert rule is not None
-        assert "?" not in rule.describe(rendered.quantities)
-    tasks = loadavg.PROVENANCE.rule_for("tasks")
-    assert tasks is not None
-    assert tasks.describe(rendered.quantities).startswith("1/4: ")
+    (line,) = explain(loadavg.PROVENANCE, rendered).lines
+    assert line.rule is not None
+    assert "?" not in line.explanation
+    assert line.explanation.startswith("0.08 0.02 0.01: every 5 s")
+    assert "avenrun 164/34/11 + 10; 1/4: tasks in state R or D" in line.explanation

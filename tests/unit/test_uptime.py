@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from lxcfs_model.explain import explain
 from lxcfs_model.files import render as render_file
 from lxcfs_model.render import uptime
 from lxcfs_model.rendering import RenderInputs
@@ -142,17 +143,15 @@ def test_negative_clock_reads_zero() -> None:
     assert uptime.render(_inputs(init, boottime=-3.0)).text == "0.00 0.00\n"
 
 
-def test_provenance_explains_every_field_from_the_quantities() -> None:
-    """Both provenance rules fill every placeholder from the render's quantities."""
+def test_explain_fills_the_line_rule_from_the_quantities() -> None:
+    """--explain covers the line with the uptime rule, every placeholder filled."""
     init = InitProcess(pid=4242, start_ticks=100_000, cpu_busy_ns=300_000_000)
     rendered = uptime.render(_inputs(init, boottime=1000.50))
-    for label in ("uptime", "idle"):
-        rule = uptime.PROVENANCE.rule_for(label)
-        assert rule is not None
-        assert "?" not in rule.describe(rendered.quantities)
-    idle_rule = uptime.PROVENANCE.rule_for("idle")
-    assert idle_rule is not None
-    assert idle_rule.describe(rendered.quantities).startswith("0.70 s = uptime 0.50 s x 2")
+    (line,) = explain(uptime.PROVENANCE, rendered).lines
+    assert line.rule is not None
+    assert "?" not in line.explanation
+    assert line.explanation.startswith("uptime 0.50 s = boottime 1000.50 s - init 4242's")
+    assert "idle 0.70 s = uptime x 2 visible CPUs - busy 0.30 s" in line.explanation
 
 
 def test_registry_serves_this_renderer() -> None:
