@@ -76,8 +76,8 @@ def render(inputs: RenderInputs) -> Rendered:
             f"boottime {boottime})",
         )
 
-    # Both terms floored to whole centiseconds; the start is rounded *up* so that a
-    # truncation never makes the init look older than it is.
+    # The clock is truncated to whole centiseconds as the kernel truncates its own uptime;
+    # the start is rounded *up*, so truncation never makes the init look older than it is.
     now_cs = math.floor(now_scaled)
     start_cs = -(-init.start_ticks * _CENTISECONDS_PER_SECOND // clk_tck)
     age_cs = max(0, now_cs - start_cs)
