@@ -3,13 +3,17 @@
 Rules:
 1. Pure: a file's provenance table (``FileProvenance``) and one ``Rendered`` in, an
    ``Explanation`` out. Explaining never renders again and never changes the text.
+   A line's rule is found by its label (``line_label``); a line that starts with a number
+   (uptime, loadavg, online, diskstats) or is blank is covered by the rule labelled ``N`` or
+   labelled like the file (``online``), if the table has one.
 2. Every output line is accounted for: a line some rule covers (by its label, see
    ``LineRule.matches``) shows that rule's formula filled with this render's quantities and
    the files it read; any other line passes through from the host, and says so (in the
    words of the table's ``passthrough`` note when it has one). When the renderer fell back, the
    reason comes first and every line is the host's: the rules do not apply to it.
-3. The text form puts each explanation under the line it explains; a run of pass-through
-   lines is explained once, after the run, so a 300-line cpuinfo stays readable.
+3. The text form puts each explanation under the line it explains; a run of lines with the
+   same explanation (host lines, the cpuN lines of /proc/stat) is explained once, after the
+   run, so a 300-line cpuinfo stays readable.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class Explanation:
     lines: tuple[ExplainedLine, ...]
 
     def format(self) -> str:
-        """Human-readable text: a header, then each line with its explanation beneath."""
+        """Human-readable text: a header, then the lines, each run of lines that share one
+        explanation followed by it."""
         out = [f"# /{self.path}: {self.summary}" if self.summary else f"# /{self.path}"]
         if self.fallback is not None:
             out.append(f"# not virtualized for this container: {self.fallback}")
@@ -52,15 +57,10 @@ class Explanation:
             out.append("# (the file is empty)")
         run: list[ExplainedLine] = []
         for item in self.lines:
-            if item.rule is None:
-                run.append(item)
-                out.append(item.line)
-                continue
-            _close_run(run, out)
+            if run and (item.rule, item.explanation) != (run[0].rule, run[0].explanation):
+                _close_run(run, out)
+            run.append(item)
             out.append(item.line)
-            out.append(f"    <- {item.explanation}")
-            if item.rule.sources:
-                out.append(f"       read from: {', '.join(item.rule.sources)}")
         _close_run(run, out)
         return "\n".join(out) + "\n"
 
@@ -68,9 +68,23 @@ class Explanation:
 def _close_run(run: list[ExplainedLine], out: list[str]) -> None:
     if not run:
         return
-    subject = "the line above" if len(run) == 1 else f"the {len(run)} lines above"
-    out.append(f"    <- {subject}: {run[0].explanation}")
+    first = run[0]
+    subject = "" if len(run) == 1 else f"the {len(run)} lines above: "
+    out.append(f"    <- {subject}{first.explanation}")
+    if first.rule is not None and first.rule.sources:
+        out.append(f"       read from: {', '.join(first.rule.sources)}")
     run.clear()
+
+
+def _rule_for(provenance: FileProvenance, label: str) -> LineRule | None:
+    """The rule for a line label. A line that starts with a number (uptime's ``871.79 ...``,
+    online's ``0-3``) or is blank (offline with no CPU offline) has no key of its own: tables
+    cover it with a rule labelled ``N`` or labelled like the file itself (``online``)."""
+    rule = provenance.rule_for(label) if label else None
+    if rule is None and (not label or label[0].isdigit()):
+        file_name = provenance.path.rsplit("/", 1)[-1]
+        rule = next((r for r in provenance.rules if r.label in ("N", file_name)), None)
+    return rule
 
 
 def explain(provenance: FileProvenance, rendered: Rendered) -> Explanation:
@@ -85,7 +99,7 @@ def explain(provenance: FileProvenance, rendered: Rendered) -> Explanation:
     explained = []
     for line in rendered.text.splitlines():
         label = line_label(line)
-        rule = provenance.rule_for(label) if label else None
+        rule = _rule_for(provenance, label)
         if rule is None:
             explained.append(ExplainedLine(line, label, None, passthrough))
         else:
