@@ -1,0 +1,124 @@
+"""The caller cache: one init lookup per pid namespace, validated, bounded and pruned."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from lxcfs_fuse.callers import CallerResolver
+from lxcfs_model.errors import NoSuchProcess
+from lxcfs_model.io import Container
+
+HOST_NS = 4026531836
+
+
+@attrs.define
+class FakeProcesses:
+    """pid -> (namespace inode, start ticks, namespace init, cgroup path)."""
+
+    table: dict[int, tuple[int, int, int, str]]
+    resolves: int = 0
+
+    def pid_namespace_inode(self, pid: int | str) -> int:
+        if pid == "self":
+            return HOST_NS
+        return self._row(int(pid))[0]
+
+    def process_start_ticks(self, pid: int) -> int:
+        return self._row(pid)[1]
+
+    def cgroup_paths(self, pid: int) -> dict[str, str]:
+        return {"memory": self._row(pid)[3]}
+
+    def resolve_pid(self, pid: int) -> Container:
+        self.resolves += 1
+        namespace, _, init, _ = self._row(pid)
+        target = pid if namespace == HOST_NS else init
+        return Container(
+            caller_pid=pid,
+            target_pid=target,
+            init_pid=1 if namespace == HOST_NS else init,
+            pid_namespace=namespace,
+            cgroup_paths=self.cgroup_paths(target),
+        )
+
+    def _row(self, pid: int) -> tuple[int, int, int, str]:
+        if pid not in self.table:
+            raise NoSuchProcess(f"process {pid} does not exist")
+        return self.table[pid]
+
+
+def _containers() -> FakeProcesses:
+    return FakeProcesses(
+        {
+            10: (HOST_NS, 5, 1, "/host"),
+            500: (111, 700, 500, "/lxc/a"),
+            501: (111, 710, 500, "/lxc/a/sub"),
+            502: (111, 720, 500, "/lxc/a/sub"),
+            600: (222, 800, 600, "/lxc/b"),
+        }
+    )
+
+
+def test_callers_of_one_namespace_share_one_lookup() -> None:
+    """Every caller of a namespace after the first is answered from the cache, with the
+    init's cgroups."""
+    processes = _containers()
+    resolver = CallerResolver(processes)
+    for pid in (501, 502, 500, 501):
+        container = resolver.resolve(pid)
+        assert container.target_pid == 500 and container.caller_pid == pid
+        assert container.cgroup_paths == {"memory": "/lxc/a"}
+    assert processes.resolves == 1 and resolver.misses == 1
+
+
+def test_host_callers_use_their_own_cgroup_and_are_not_cached() -> None:
+    """A caller in the daemon's pid namespace is its own target and takes no cache slot."""
+    resolver = CallerResolver(_containers())
+    assert resolver.resolve(10).target_pid == 10
+    assert len(resolver) == 0
+
+
+def test_a_recycled_init_pid_is_not_trusted() -> None:
+    """When the cached init's pid now names another process (other start time), the
+    namespace is resolved again rather than mapped to the dead container."""
+    processes = _containers()
+    resolver = CallerResolver(processes)
+    resolver.resolve(501)
+    processes.table[500] = (333, 999, 500, "/elsewhere")  # pid 500 reused by a new process
+    processes.table[501] = (111, 710, 777, "/lxc/a/sub")
+    processes.table[777] = (111, 1000, 777, "/lxc/a2")
+    container = resolver.resolve(501)
+    assert container.target_pid == 777 and container.cgroup_paths == {"memory": "/lxc/a2"}
+    assert processes.resolves == 2
+
+
+def test_cgroup_paths_are_read_fresh_on_every_hit() -> None:
+    """A cached namespace whose init moved to another cgroup is seen in the new one."""
+    processes = _containers()
+    resolver = CallerResolver(processes)
+    resolver.resolve(501)
+    processes.table[500] = (111, 700, 500, "/lxc/moved")
+    assert resolver.resolve(502).cgroup_paths == {"memory": "/lxc/moved"}
+
+
+def test_cache_is_bounded_and_idle_entries_are_pruned() -> None:
+    """At most ``capacity`` namespaces are kept and idle ones are dropped by ``prune``."""
+    now = [0.0]
+    processes = _containers()
+    for n in range(10):
+        processes.table[1000 + n] = (5000 + n, 1, 1000 + n, f"/c{n}")
+    resolver = CallerResolver(processes, capacity=4, idle_seconds=60, monotonic=lambda: now[0])
+    for n in range(10):
+        resolver.resolve(1000 + n)
+    assert len(resolver) == 4
+    now[0] = 61.0
+    resolver.resolve(1009)
+    resolver.prune()
+    assert len(resolver) == 1
+
+
+def test_a_vanished_caller_raises_no_such_process() -> None:
+    """A caller that exited before it was resolved is reported, not guessed."""
+    with pytest.raises(NoSuchProcess):
+        CallerResolver(_containers()).resolve(4242)

@@ -1,0 +1,96 @@
+"""ContainerContent over a fixture root: callers -> containers -> the model, with history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxcfs_fuse.content import ContainerContent
+from lxcfs_fuse.loadavg import LoadavgSampler, scan_cgroup
+from lxcfs_model import RenderOptions
+from lxcfs_model.history import LoadavgState
+from lxcfs_model.io import SystemReader
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+V1 = FIXTURES / "v1-nested"
+INIT, CHILD, ATTACHED = 4242, 4250, 4300
+
+
+def _content(**options: bool) -> ContainerContent:
+    reader = SystemReader(str(V1))
+    sampler = LoadavgSampler(
+        lambda path: str(V1 / "sys/fs/cgroup/cpu" / path.lstrip("/")),
+        proc_root=str(V1 / "proc"),
+    )
+    return ContainerContent(reader, RenderOptions(**options), sampler=sampler)
+
+
+def test_processes_of_one_container_share_one_namespace_lookup() -> None:
+    """The init, its child and a process that setns'd in resolve to the same container
+    with one slow lookup."""
+    content = _content()
+    containers = [content.container(pid) for pid in (CHILD, ATTACHED, INIT, CHILD)]
+    assert {c.target_pid for c in containers if c is not None} == {INIT}
+    assert None not in containers
+    assert content.callers.misses == 1
+
+
+def test_cpu_directory_maps_the_containers_cpuset() -> None:
+    """c1's cpuset is host CPU 1 only: the container sees it as cpu0."""
+    assert dict(_content().cpu_directory(CHILD)) == {"cpu0": "cpu1"}
+
+
+def test_vanished_caller_reads_the_host_view() -> None:
+    """A pid that does not exist is served the empty view: host files (spec 3.12)."""
+    content = _content()
+    assert content.container(999_999) is None
+    host_online = (V1 / "sys/devices/system/cpu/online").read_text()
+    assert content.render("sys/devices/system/cpu/online", 999_999) == host_online
+
+
+def test_stat_history_is_kept_per_container() -> None:
+    """Reading /proc/stat stores one history, keyed by the container's cpu cgroup paths."""
+    content = _content()
+    content.render("proc/stat", CHILD)
+    content.render("proc/stat", ATTACHED)
+    assert content.stat_histories.snapshot_keys() == [("/lxc/c1", "/lxc/c1", "/lxc/c1")]
+
+
+def test_first_loadavg_read_registers_the_container_with_the_sampler() -> None:
+    """With -l the first read shows zeros and the init's pid, and the sampler starts
+    counting the container's cpu cgroup."""
+    content = _content(enable_loadavg=True)
+    assert content.render("proc/loadavg", CHILD) == f"0.00 0.00 0.00 0/1 {INIT}\n"
+    assert content.sampler is not None and content.sampler.state("/lxc/c1") is not None
+
+
+def _fake_task(proc: Path, pid: int, tid: int, state: str) -> None:
+    task = proc / str(pid) / "task" / str(tid)
+    task.mkdir(parents=True)
+    (task / "stat").write_text(f"{tid} (we) ird) {state} 1 1 1 0 -1\n")
+
+
+def test_scan_counts_threads_three_levels_deep(tmp_path: Path) -> None:
+    """Tasks of the cgroup and three levels below count (R and D as running); a fourth
+    level does not; the command name may contain ') '."""
+    proc, top = tmp_path / "proc", tmp_path / "cg"
+    levels = [top, top / "a", top / "a/b", top / "a/b/c", top / "a/b/c/d"]
+    for number, directory in enumerate(levels):
+        directory.mkdir(parents=True)
+        pid = 100 + number
+        (directory / "cgroup.procs").write_text(f"{pid}\n")
+        _fake_task(proc, pid, pid, "R" if number % 2 == 0 else "S")
+    _fake_task(proc, 100, 150, "D")  # a second thread of the top process
+    counts = scan_cgroup(str(top), str(proc))
+    assert counts is not None
+    assert (counts.running, counts.total, counts.last_pid) == (3, 5, 150)
+
+
+def test_sampler_forgets_empty_and_vanished_cgroups(tmp_path: Path) -> None:
+    """A cgroup without processes or without a directory stops being sampled."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty/cgroup.procs").write_text("")
+    sampler = LoadavgSampler(lambda path: str(tmp_path / path.lstrip("/")), proc_root=str(tmp_path))
+    sampler.register("/empty", LoadavgState())
+    sampler.register("/gone", LoadavgState())
+    sampler.sample_once()
+    assert len(sampler) == 0
