@@ -61,10 +61,17 @@ def _single_token(text: str, name: str) -> str:
     return tokens[0]
 
 
+# Kernel counters are at most 64-bit (20 digits); anything longer is garbage, and refusing
+# it early keeps int() from its "exceeds the limit for integer string conversion" ValueError.
+_MAX_DIGITS = 24
+
+
 def _to_int(token: str, name: str, *, signed: bool = False) -> int:
     digits = token[1:] if signed and token.startswith("-") else token
     if not digits.isdigit() or not digits.isascii():
         raise ParseError(f"{name}: {token[:40]!r} is not an integer")
+    if len(digits) > _MAX_DIGITS:
+        raise ParseError(f"{name}: {token[:40]!r}... has more digits than a 64-bit counter")
     return int(token)
 
 

@@ -774,7 +774,10 @@ class SystemReader:
         """The container ``pid`` belongs to (spec 2.1): the init of its pid namespace, or
         itself when it shares the reader's namespace (or its namespace has no init)."""
         pid = self._checked_pid(pid)
-        own = self.pid_namespace_inode("self")
+        try:
+            own = self.pid_namespace_inode("self")
+        except LxcfsModelError as error:
+            raise LxcfsModelError(f"cannot tell the reader's own pid namespace: {error}") from None
         try:
             namespace = self.pid_namespace_inode(pid)
         except NoSuchProcess:
@@ -816,7 +819,11 @@ class SystemReader:
             init = self._init_process(reader, container.init_pid)
             if init is None and container.init_pid != container.caller_pid:
                 reader.problems.append(f"namespace init {container.init_pid} vanished")
-        return reader.view(init)
+        view = reader.view(init)
+        if not os.path.isdir(self.path("proc", str(container.target_pid))):
+            # Its cgroups may have gone with it: what was read is no longer anyone's view.
+            raise NoSuchProcess(f"process {container.target_pid} exited while being read")
+        return view
 
     def view_for_pid(self, pid: int) -> CgroupView:
         """``view_for_container(resolve_pid(pid))``."""
@@ -840,27 +847,38 @@ class SystemReader:
     def _oldest_process(
         self, reader: _ViewReader, path: str, hierarchies: list[Hierarchy]
     ) -> InitProcess | None:
-        """The longest-running process in the cgroup (the closest thing to its init)."""
+        """The cgroup's init: host pid 1 for the root cgroup (what host callers get, spec
+        2.1), else the longest-running process in the cgroup or below it (a systemd
+        container keeps its init in ``<ct>/init.scope``); None if it has no process."""
+        pid = 1 if path == "/" else self._oldest_pid_below(path, hierarchies)
+        if pid is None:
+            return None
+        try:
+            start = self.process_start_ticks(pid)
+        except LxcfsModelError:
+            return None  # exited meanwhile
+        return InitProcess(pid=pid, start_ticks=start, cpu_busy_ns=reader.busy_ns(None, path))
+
+    def _oldest_pid_below(self, path: str, hierarchies: list[Hierarchy]) -> int | None:
         preferred = [self.layout.hierarchy_for(c) for c in ("cpuacct", "cpu", "memory")]
-        ordered = [h for h in preferred if h in hierarchies] + hierarchies
-        for hierarchy in ordered:
-            try:
-                procs = reader.read(hierarchy, path, "cgroup.procs")
-            except (_Missing, ParseError, NoSuchCgroup):
+        hierarchy = next((h for h in preferred if h in hierarchies), hierarchies[0])
+        top = self.path(hierarchy.directory, path.lstrip("/"))
+        oldest: tuple[int, int] | None = None
+        for directory, _, files in os.walk(top):
+            if "cgroup.procs" not in files:
                 continue
-            oldest: tuple[int, int] | None = None
-            for token in procs.split():
+            try:
+                with open(os.path.join(directory, "cgroup.procs"), encoding="ascii") as handle:
+                    tokens = handle.read().split()
+            except (OSError, UnicodeDecodeError):
+                continue  # removed while walking, or garbage: not a process list
+            for token in tokens:
                 if not token.isdigit():
                     continue
                 try:
-                    start = self.process_start_ticks(int(token))
+                    candidate = (self.process_start_ticks(int(token)), int(token))
                 except LxcfsModelError:
                     continue  # exited meanwhile
-                if oldest is None or (start, int(token)) < oldest:
-                    oldest = (start, int(token))
-            if oldest is None:
-                return None
-            return InitProcess(
-                pid=oldest[1], start_ticks=oldest[0], cpu_busy_ns=reader.busy_ns(None, path)
-            )
-        return None
+                if oldest is None or candidate < oldest:
+                    oldest = candidate
+        return None if oldest is None else oldest[1]
