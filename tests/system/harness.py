@@ -48,6 +48,7 @@ __all__ = [
     "LxcfsMount",
     "Probe",
     "ProbeError",
+    "children_of",
     "container_cgroups",
     "lxcfs_mount",
     "own_cgroup_path",
@@ -200,20 +201,40 @@ class CgroupSet:
         self.write("cpu", "cpu.cfs_period_us", period_us, on_parent=on_parent)
         self.write("cpu", "cpu.cfs_quota_us", quota_us, on_parent=on_parent)
 
-    def procs_files(self) -> list[str]:
-        """``cgroup.procs`` of the child in every hierarchy (once per co-mounted dir)."""
-        files = {os.path.join(self.directory(c), "cgroup.procs") for c in self.child_paths}
-        return sorted(files)
+    def procs_files(self, subgroup: str | None = None) -> list[str]:
+        """``cgroup.procs`` of the child (or of ``child/subgroup``) in every hierarchy, once
+        per co-mounted directory."""
+        directories = {self.directory(c) for c in self.child_paths}
+        if subgroup is not None:
+            directories = {os.path.join(d, subgroup) for d in directories}
+        return sorted(os.path.join(d, "cgroup.procs") for d in directories)
+
+    def add_subgroup(self, subgroup: str) -> None:
+        """Create ``child/subgroup`` in every hierarchy (e.g. ``init.scope``); removed in
+        teardown before the child."""
+        for directory in sorted({self.directory(c) for c in self.child_paths}):
+            path = os.path.join(directory, subgroup)
+            if path in self.directories:
+                continue
+            os.mkdir(path)
+            self.directories.append(path)
+            if os.path.exists(os.path.join(path, "cpuset.cpus")):
+                # v1 cpusets start empty; a task can only join one with CPUs and mems.
+                for file in ("cpuset.mems", "cpuset.cpus"):
+                    _write(os.path.join(path, file), _read(os.path.join(directory, file)).strip())
 
     def add_pid(self, pid: int) -> None:
         """Move a process this test started into the child cgroups."""
         for procs in self.procs_files():
             _write(procs, pid)
 
-    def start_probe(self, *, new_pid_namespace: bool = False) -> Probe:
-        """Start a probe inside the child cgroups; with ``new_pid_namespace`` it is the init
-        (pid 1) of a fresh pid namespace with its own /proc, like a container's init."""
-        probe = Probe.start(self.procs_files(), new_pid_namespace=new_pid_namespace)
+    def start_probe(self, *, new_pid_namespace: bool = False, subgroup: str | None = None) -> Probe:
+        """Start a probe inside the child cgroups (or ``child/subgroup``, created if
+        needed); with ``new_pid_namespace`` it is the init (pid 1) of a fresh pid namespace
+        with its own /proc, like a container's init."""
+        if subgroup is not None:
+            self.add_subgroup(subgroup)
+        probe = Probe.start(self.procs_files(subgroup), new_pid_namespace=new_pid_namespace)
         self.probes.append(probe)
         return probe
 
@@ -453,6 +474,14 @@ def _parent_of(pid: int) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def children_of(pid: int) -> list[int]:
+    """Host pids of the children of ``pid`` (its main thread's, from /proc)."""
+    try:
+        return [int(child) for child in _read(f"/proc/{pid}/task/{pid}/children").split()]
+    except OSError:
+        return []
 
 
 def _only_child(pid: int, timeout: float = 5.0) -> int:
