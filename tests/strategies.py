@@ -22,9 +22,10 @@ tests/properties/ alike, under ``pytest`` and ``python3 -m pytest``.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from hypothesis import strategies as st
 
@@ -80,12 +81,28 @@ GIB = 1024 * MIB
 # What a v1 memory.limit_in_bytes holds when nothing is set (PAGE_COUNTER_MAX * 4096).
 V1_UNLIMITED = 9223372036854771712
 U64_MAX = (1 << 64) - 1
+T = TypeVar("T")
 
 # Default arguments of the strategies below (module singletons: built once, shared).
 EITHER_VERSION: st.SearchStrategy[CgroupVersion] = st.sampled_from(["v1", "v2"])
 ANY_CPU_COUNT = st.integers(1, 512)
 COIN = st.booleans()
 ONE_IN_SIX = st.integers(0, 5).map(lambda n: n == 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ints(low: int, high: int) -> st.SearchStrategy[int]:
+    """``st.integers``, built once per bounds: a strategy object is validated on first use,
+    so reusing it keeps composite strategies cheap."""
+    return st.integers(low, high)
+
+
+@functools.lru_cache(maxsize=1024)
+def _choice(options: tuple[T, ...]) -> st.SearchStrategy[T]:
+    """``st.sampled_from``, built once per choice list (see ``_ints``)."""
+    return st.sampled_from(options)
+
+
 # Bulk numbers come from a plain Random seeded by one drawn integer: reproducible, and far
 # cheaper than Hypothesis's own random (which turns every call into a draw).
 _SEEDED_RANDOM = st.integers(0, 2**32 - 1).map(random.Random)
@@ -169,9 +186,12 @@ def kernel_meminfo_line(label: str, value: int) -> str:
     ``show_val_kb``: ``"<label>:"`` padded to 16 columns, the number right-aligned in 8
     (wider numbers simply widen the line), ``" kB\\n"``. The HugePages_ counters are page
     counts: ``"HugePages_Total:   %5lu\\n"`` (label + colon padded to 19, then ``%5lu``).
+    ``HardwareCorrupted`` (18 columns with its colon) has its own ``%5lu kB`` format.
     """
     if label in _HUGEPAGE_COUNTERS:
         return f"{label + ':':<19}{value:5d}\n"
+    if label == "HardwareCorrupted":  # its own seq_printf: "HardwareCorrupted: %5lu kB\n"
+        return f"HardwareCorrupted: {value:5d} kB\n"
     return f"{label + ':':<16}{value:8d} kB\n"
 
 
@@ -187,9 +207,9 @@ def host_meminfo_values(
     """Plausible host meminfo numbers (kB; pages for HugePages_*) in kernel order."""
     is_huge = draw(huge)
     top = 10**19 if is_huge else 4 * 1024 * GIB // KIB  # 20 digits, or a 4 TiB host
-    total = draw(st.integers(64 * MIB // KIB, top))
+    total = draw(_ints(64 * MIB // KIB, top))
     rng = draw(_SEEDED_RANDOM)
-    free = draw(st.integers(0, total))
+    free = draw(_ints(0, total))
     cached = rng.randint(0, total - free)
     active_file = rng.randint(0, cached)
     inactive_file = cached - active_file
@@ -199,11 +219,9 @@ def host_meminfo_values(
     slab_unreclaimable = rng.randint(0, max(0, total // 100))
     available = min(total, free + active_file + inactive_file + slab_reclaimable)
     has_swap = draw(swap)
-    swap_total = draw(st.integers(1, top)) if has_swap else 0
+    swap_total = draw(_ints(1, top)) if has_swap else 0
     swap_free = rng.randint(0, swap_total)
-    optional_present = {
-        label: draw(st.booleans()) for label, always in _MEMINFO_LINES if not always
-    }
+    optional_present = {label: draw(COIN) for label, always in _MEMINFO_LINES if not always}
     # Zswap/Zswapped come and go together (one config option), likewise CmaTotal/CmaFree.
     optional_present["Zswapped"] = optional_present["Zswap"]
     optional_present["CmaFree"] = optional_present["CmaTotal"]
@@ -366,8 +384,8 @@ def pressure_texts(draw: st.DrawFn, full: bool = True) -> str:
     line (present for cpu too since 5.13, all zeros at system level)."""
 
     def line(kind: str) -> str:
-        avgs = [draw(st.integers(0, 10000)) for _ in range(3)]
-        total = draw(st.integers(0, U64_MAX))
+        avgs = [draw(_ints(0, 10000)) for _ in range(3)]
+        total = draw(_ints(0, U64_MAX))
         shown = " ".join(
             f"avg{window}={value // 100}.{value % 100:02d}"
             for window, value in zip((10, 60, 300), avgs, strict=True)
@@ -377,10 +395,13 @@ def pressure_texts(draw: st.DrawFn, full: bool = True) -> str:
     return line("some") + (line("full") if full else "")
 
 
+_PSI_TEXT = pressure_texts()
+
+
 @st.composite
 def _online_cpu_numbers(draw: st.DrawFn, cpus: st.SearchStrategy[int]) -> list[int]:
     count = draw(cpus)
-    if draw(st.integers(0, 4)) == 0:  # sometimes holes: CPUs taken offline
+    if draw(_ints(0, 4)) == 0:  # sometimes holes: CPUs taken offline
         pool = range(count * 2)
         return sorted(draw(_SEEDED_RANDOM).sample(pool, count))
     return list(range(count))
@@ -402,7 +423,7 @@ def host_snapshots(
     top = 10**19 if is_huge else 10**7
     rng = draw(_SEEDED_RANDOM)
     memory = draw(host_meminfo_values(swap=swap, huge=st.just(is_huge)))
-    uptime_cs = draw(st.integers(0, 10**12 if is_huge else 10**9))
+    uptime_cs = draw(_ints(0, 10**12 if is_huge else 10**9))
     idle_cs = rng.randint(0, uptime_cs * len(online))
     load = [rng.randint(0, 10000) for _ in range(3)]
     loadavg = " ".join(f"{value // 100}.{value % 100:02d}" for value in load)
@@ -417,10 +438,10 @@ def host_snapshots(
         swaps=_swaps_text(memory["SwapTotal"], memory["SwapFree"], rng),
         online=format_cpuset(online) + "\n",
         slabinfo=_slabinfo_text(rng) if draw(slabinfo) else None,
-        pressure_cpu=draw(pressure_texts()) if has_psi else None,
-        pressure_io=draw(pressure_texts()) if has_psi else None,
-        pressure_memory=draw(pressure_texts()) if has_psi else None,
-        clk_tck=draw(st.sampled_from((100, 100, 100, 250, 1000))),
+        pressure_cpu=draw(_PSI_TEXT) if has_psi else None,
+        pressure_io=draw(_PSI_TEXT) if has_psi else None,
+        pressure_memory=draw(_PSI_TEXT) if has_psi else None,
+        clk_tck=draw(_choice((100, 100, 100, 250, 1000))),
     )
 
 
@@ -459,22 +480,23 @@ def _limit_chain(
     """Limits for each level: nothing set, the leaf only, the parent only, a 0 somewhere,
     a limit above the host's RAM, or each level at random. ``unlimited`` is what an unset
     level holds (None, or v1's ``V1_UNLIMITED`` number)."""
-    shape = draw(st.sampled_from(_LIMIT_SHAPES))
+    shape = draw(_choice(_LIMIT_SHAPES))
     values: list[int | None] = [unlimited] * len(levels)
 
     def some_limit() -> int:
-        return draw(st.integers(0, top).map(lambda n: n - n % 4096))
+        limit = draw(_ints(0, top))
+        return limit - limit % 4096
 
     if shape == "leaf":
         values[0] = some_limit()
     elif shape == "parent_only" and len(levels) > 1:
         values[1] = some_limit()
     elif shape == "zero":
-        values[draw(st.integers(0, len(levels) - 1))] = 0
+        values[draw(_ints(0, len(levels) - 1))] = 0
     elif shape == "above_host":
-        values[draw(st.integers(0, len(levels) - 1))] = draw(st.integers(top, max(top, 1 << 63)))
+        values[draw(_ints(0, len(levels) - 1))] = draw(_ints(top, max(top, 1 << 63)))
     elif shape == "random":
-        values = [draw(st.one_of(st.just(unlimited), st.integers(0, 1 << 63))) for _ in levels]
+        values = [unlimited if draw(COIN) else draw(_ints(0, 1 << 63)) for _ in levels]
     return tuple(
         LimitLevel(path=path, limit=value) for path, value in zip(levels, values, strict=True)
     )
@@ -532,7 +554,7 @@ def _memory_stat(draw: st.DrawFn, version: CgroupVersion, usage: int, huge: bool
             slab_unreclaimable=slab_unreclaimable,
             slab=slab_reclaimable + slab_unreclaimable,
         )
-        if draw(st.integers(0, 4)) == 0:  # an older kernel: no zswap or slab keys
+        if draw(_ints(0, 4)) == 0:  # an older kernel: no zswap or slab keys
             for key in ("zswap", "zswapped", "slab", "slab_reclaimable", "slab_unreclaimable"):
                 stat.pop(key)
     else:
@@ -545,7 +567,7 @@ def _memory_stat(draw: st.DrawFn, version: CgroupVersion, usage: int, huge: bool
         stat["hierarchical_memory_limit"] = V1_UNLIMITED
         stat["hierarchical_memsw_limit"] = V1_UNLIMITED
         for key, value in local.items():
-            stat["total_" + key] = value + (part(top // 8) if draw(st.booleans()) else 0)
+            stat["total_" + key] = value + (part(top // 8) if draw(COIN) else 0)
     return stat
 
 
@@ -560,26 +582,26 @@ def memory_cgroups(
     limit, swap accounting or none, swappiness 0 now and then, v1 kmem slabinfo or not."""
     chosen: CgroupVersion = draw(version)
     path = draw(cgroup_paths())
-    huge = draw(st.integers(0, 5).map(lambda n: n == 0))
+    huge = draw(ONE_IN_SIX)
     top = host_ram_bytes * 2
     levels = _chain(path, include_root=chosen == "v1")
-    unlimited: int | None = draw(st.sampled_from((V1_UNLIMITED, None))) if chosen == "v1" else None
+    unlimited: int | None = draw(_choice((V1_UNLIMITED, None))) if chosen == "v1" else None
     limits = draw(_limit_chain(levels, unlimited, top))
-    usage = draw(st.integers(0, U64_MAX if huge else top)) // 4096 * 4096
+    usage = draw(_ints(0, U64_MAX if huge else top)) // 4096 * 4096
     swap_accounting: SwapAccounting | None = None
     if draw(swap):
         swap_limits = draw(_limit_chain(levels, unlimited, top))
-        if chosen == "v1" and draw(st.booleans()):
+        if chosen == "v1" and draw(COIN):
             # The kernel keeps memsw >= mem at each level; mirror that most of the time.
             swap_limits = tuple(
                 LimitLevel(s.path, None if s.limit is None else max(s.limit, m.limit or 0))
                 for s, m in zip(swap_limits, limits, strict=True)
             )
-        swap_usage = draw(st.integers(0, U64_MAX if huge else top))
-        if chosen == "v1" and draw(st.booleans()):
-            swap_usage = usage + draw(st.integers(0, top))  # memsw counts memory too
+        swap_usage = draw(_ints(0, U64_MAX if huge else top))
+        if chosen == "v1" and draw(COIN):
+            swap_usage = usage + draw(_ints(0, top))  # memsw counts memory too
         swap_accounting = SwapAccounting(limits=swap_limits, usage=swap_usage)
-    swappiness = None if chosen == "v2" else draw(st.sampled_from((60, 0, 10, 100, 200)))
+    swappiness = None if chosen == "v2" else draw(_choice((60, 0, 10, 100, 200)))
     return MemoryCgroup(
         version=chosen,
         path=path,
@@ -588,9 +610,9 @@ def memory_cgroups(
         stat=draw(_memory_stat(chosen, usage, huge)),
         swap=swap_accounting,
         swappiness=swappiness,
-        zswap_accounting=chosen == "v2" and draw(st.booleans()),
+        zswap_accounting=chosen == "v2" and draw(COIN),
         kmem_slabinfo=(
-            _slabinfo_text(draw(_SEEDED_RANDOM)) if chosen == "v1" and draw(st.booleans()) else None
+            _slabinfo_text(draw(_SEEDED_RANDOM)) if chosen == "v1" and draw(COIN) else None
         ),
     )
 
@@ -603,11 +625,11 @@ def cpuset_cgroups(draw: st.DrawFn, online: frozenset[int] | Sequence[int]) -> C
     """An effective cpuset: mostly a non-empty subset of the online CPUs, sometimes with
     CPUs that are not online, or empty."""
     online_list = sorted(online)
-    pool = st.sampled_from(online_list) if online_list else st.integers(0, 7)
+    pool = _choice(tuple(online_list)) if online_list else _ints(0, 7)
     cpus = draw(st.frozensets(pool, min_size=1 if online_list else 0, max_size=64))
-    shape = draw(st.integers(0, 9))
+    shape = draw(_ints(0, 9))
     if shape == 0:
-        cpus = cpus | draw(st.frozensets(st.integers(0, 1024), max_size=4))
+        cpus = cpus | draw(st.frozensets(_ints(0, 1024), max_size=4))
     elif shape == 1:
         cpus = frozenset()
     elif shape == 2:
@@ -623,16 +645,16 @@ def cpu_cgroups(
     chosen: CgroupVersion = draw(version)
     path = draw(cgroup_paths())
     levels = _chain(path, include_root=False) if path != "/" else []
-    shape = draw(st.sampled_from(("none", "leaf", "parent_only", "random")))
+    shape = draw(_choice(("none", "leaf", "parent_only", "random")))
     quotas = []
     for index, level in enumerate(levels):
-        period = draw(st.sampled_from((100_000, 100_000, 50_000, 1000, 1_000_000)))
+        period = draw(_choice((100_000, 100_000, 50_000, 1000, 1_000_000)))
         set_here = (
-            (shape == "random" and draw(st.booleans()))
+            (shape == "random" and draw(COIN))
             or (shape == "leaf" and index == 0)
             or (shape == "parent_only" and index == 1)
         )
-        quota = draw(st.integers(1000, 64 * period)) if set_here else None
+        quota = draw(_ints(1000, 64 * period)) if set_here else None
         quotas.append(QuotaLevel(path=level, quota_us=quota, period_us=period))
     return CpuCgroup(version=chosen, path=path, quotas=tuple(quotas))
 
@@ -646,7 +668,7 @@ def cpu_usages(
     """Container CPU time: per host CPU on v1 (cpuacct.usage_all), total only on v2."""
     chosen: CgroupVersion = draw(version)
     rng = draw(_SEEDED_RANDOM)
-    top = draw(st.sampled_from((10**12, 10**15, 10**19)))
+    top = draw(_choice((10**12, 10**15, 10**19)))
     path = draw(cgroup_paths())
     if chosen == "v2":
         total = CpuTime(user_ns=rng.randint(0, top), system_ns=rng.randint(0, top))
@@ -669,7 +691,7 @@ def io_cgroups(
     """Per-device container I/O in diskstats units; some devices idle (all zero)."""
     chosen: CgroupVersion = draw(version)
     rng = draw(_SEEDED_RANDOM)
-    top = draw(st.sampled_from((10**6, 10**12, 10**19)))
+    top = draw(_choice((10**6, 10**12, 10**19)))
     devices = []
     for major, minor, _name in _DISK_NAMES[: rng.randint(0, len(_DISK_NAMES))]:
         if rng.random() < 0.2:
@@ -678,7 +700,7 @@ def io_cgroups(
         numbers = [rng.randint(0, top) for _ in range(13)]
         devices.append(IoDeviceStats(major, minor, *numbers))
     source: Literal["blkio.cfq", "blkio.throttle", "io.stat"] = (
-        "io.stat" if chosen == "v2" else draw(st.sampled_from(("blkio.cfq", "blkio.throttle")))
+        "io.stat" if chosen == "v2" else draw(_choice(("blkio.cfq", "blkio.throttle")))
     )
     return IoCgroup(
         version=chosen, path=draw(cgroup_paths()), source=source, devices=tuple(devices)
@@ -693,7 +715,7 @@ def pressure_cgroups(draw: st.DrawFn) -> PressureCgroup:
     """The cgroup's PSI files, each present or not."""
 
     def maybe() -> str | None:
-        return draw(st.one_of(st.none(), pressure_texts()))
+        return draw(_PSI_TEXT) if draw(COIN) else None
 
     return PressureCgroup(cpu=maybe(), io=maybe(), memory=maybe(), path=draw(cgroup_paths()))
 
@@ -705,9 +727,9 @@ def init_processes() -> st.SearchStrategy[InitProcess]:
     """The container's init: host pid, start time in ticks (0 now and then), CPU time."""
     return st.builds(
         InitProcess,
-        pid=st.integers(1, 4194304),
-        start_ticks=st.one_of(st.just(0), st.integers(0, 10**11)),
-        cpu_busy_ns=st.one_of(st.none(), st.integers(0, 10**19)),
+        pid=_ints(1, 4194304),
+        start_ticks=st.one_of(st.just(0), _ints(0, 10**11)),
+        cpu_busy_ns=st.one_of(st.none(), _ints(0, 10**19)),
     )
 
 
@@ -726,7 +748,7 @@ def cgroup_views(
     same = st.just(chosen)
 
     def present() -> bool:
-        return draw(st.integers(0, 5)) != 0
+        return draw(_ints(0, 5)) != 0
 
     memory = draw(memory_cgroups(same, host_ram_bytes)) if present() else None
     cpuset = draw(cpuset_cgroups(online)) if present() else None
@@ -758,10 +780,10 @@ def cgroup_views(
 def render_options() -> st.SearchStrategy[RenderOptions]:
     return st.builds(
         RenderOptions,
-        enable_cfs=st.booleans(),
-        disable_swap=st.booleans(),
-        disable_zswap=st.booleans(),
-        enable_loadavg=st.booleans(),
+        enable_cfs=COIN,
+        disable_swap=COIN,
+        disable_zswap=COIN,
+        enable_loadavg=COIN,
     )
 
 
@@ -770,7 +792,7 @@ def clocks(draw: st.DrawFn, init: InitProcess | None = None, clk_tck: int = 100)
     """CLOCK_BOOTTIME, usually after the init started (start_ticks / clk_tck), sometimes
     before it (clock skew, a lying /proc)."""
     started = init.start_ticks / clk_tck if init is not None else 0.0
-    if draw(st.integers(0, 9)) == 0:
+    if draw(_ints(0, 9)) == 0:
         return Clock(boottime=draw(st.floats(0.0, max(started, 1.0))))
     return Clock(boottime=started + draw(st.floats(0.0, 10.0**9, allow_nan=False)))
 
@@ -779,7 +801,7 @@ def clocks(draw: st.DrawFn, init: InitProcess | None = None, clk_tck: int = 100)
 def container_histories(draw: st.DrawFn, online: Sequence[int] = (0, 1)) -> ContainerHistory:
     """History from an earlier read, or none (first read); may not fit the current view."""
     stat = None
-    if draw(st.booleans()):
+    if draw(COIN):
         rng = draw(_SEEDED_RANDOM)
         labels = ["cpu"] + [f"cpu{index}" for index in range(len(online))]
         last_lines = tuple(
@@ -791,12 +813,12 @@ def container_histories(draw: st.DrawFn, online: Sequence[int] = (0, 1)) -> Cont
         )
         stat = StatHistory(last_lines=last_lines, baseline=baseline, view=())
     loadavg = None
-    if draw(st.booleans()):
+    if draw(COIN):
         loadavg = LoadavgState(
-            avenrun=tuple(draw(st.integers(0, 1 << 20)) for _ in range(3)),  # type: ignore[arg-type]
-            running=draw(st.integers(0, 1000)),
-            total=draw(st.integers(1, 10000)),
-            last_pid=draw(st.integers(0, 4194304)),
+            avenrun=tuple(draw(_ints(0, 1 << 20)) for _ in range(3)),  # type: ignore[arg-type]
+            running=draw(_ints(0, 1000)),
+            total=draw(_ints(1, 10000)),
+            last_pid=draw(_ints(0, 4194304)),
         )
     return ContainerHistory(stat=stat, loadavg=loadavg)
 
