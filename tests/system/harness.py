@@ -20,6 +20,10 @@ one of Debian's lxcfs from the very same process, which is what both daemons loo
         cgroups.set_memory_limit(256 << 20, on_parent=True)
         probe = cgroups.start_probe(new_pid_namespace=True)
         texts = probe.read_files(lxcfs.path, ["proc/meminfo", "proc/uptime"])
+
+Import it as ``from tests.system.harness import ...`` (run pytest as ``python3 -m pytest``
+from the repository root). The pytest fixtures ``cgroup_set`` and ``debian_lxcfs`` work once
+imported into a test module or conftest.
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ import signal
 import time
 
 import pytest
-from harness import (
+
+from lxcfs_model.io import SystemReader
+from lxcfs_model.values import LimitLevel, QuotaLevel, effective_limit
+from tests.system.harness import (
     children_of,
     container_cgroups,
     lxcfs_mount,
@@ -19,9 +22,6 @@ from harness import (
     require_v1_cgroups,
     wait_until,
 )
-
-from lxcfs_model.io import SystemReader
-from lxcfs_model.values import LimitLevel, QuotaLevel, effective_limit
 
 pytestmark = pytest.mark.root
 
