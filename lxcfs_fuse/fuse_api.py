@@ -105,12 +105,22 @@ def mount(
     which leaves the child without them; 7.0 never daemonizes either."""
     fuse_class: Callable[..., Any] = _module.FUSE
     target: object = _FusepyDispatch(operations) if BINDING == "fusepy" else operations
-    fuse_class(
-        target,
-        mountpoint,
-        raw_fi=True,
-        foreground=True,
-        debug=debug,
-        nothreads=single_threaded,
-        **options,
-    )
+    try:
+        fuse_class(
+            target,
+            mountpoint,
+            raw_fi=True,
+            foreground=True,
+            debug=debug,
+            nothreads=single_threaded,
+            **options,
+        )
+    except RuntimeError as error:
+        # libfuse 3 records the signal that ended the loop as the loop's error, and
+        # fuse_main then returns 8 ("loop failed") for an ordinary SIGTERM; errors before
+        # the loop (options, mount) are 1..7.
+        if not (FUSE_MAJOR == 3 and error.args == (_LIBFUSE3_LOOP_ENDED,)):
+            raise
+
+
+_LIBFUSE3_LOOP_ENDED = 8
