@@ -36,7 +36,6 @@ from lxcfs_model.io import Container, SystemReader
 from lxcfs_model.render import sys_cpu
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, RenderOptions
-from lxcfs_model.visible import visible_cpus
 
 __all__ = ["ContainerContent", "StatKey"]
 
@@ -56,16 +55,6 @@ def _stat_key(view: CgroupView) -> StatKey:
         view.cpu.path if view.cpu is not None else None,
         view.cpu_usage.path if view.cpu_usage is not None else None,
     )
-
-
-def _cpu_map(inputs: RenderInputs) -> Mapping[str, str]:
-    mapper: Callable[[RenderInputs], Mapping[str, str]] | None = getattr(
-        sys_cpu, "cpu_directory_map", None
-    )
-    if mapper is not None:
-        return mapper(inputs)
-    # Until render.sys_cpu provides it: the same visible-CPU policy, numbered 0..k-1.
-    return {f"cpu{k}": f"cpu{h}" for k, h in enumerate(visible_cpus(inputs).host_cpus)}
 
 
 class ContainerContent:
@@ -171,7 +160,7 @@ class ContainerContent:
             options=self.options,
             clock=self.reader.clock(),
         )
-        mapping = dict(_cpu_map(inputs))
+        mapping = dict(sys_cpu.cpu_directory_map(inputs))
         with self._cpu_maps_lock:
             expired = [
                 k for k, (made, _) in self._cpu_maps.items() if now - made >= CPU_MAP_SECONDS

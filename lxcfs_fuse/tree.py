@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat as stat_module
 from collections.abc import Mapping
 from typing import Literal, Protocol
@@ -26,11 +25,11 @@ from typing import Literal, Protocol
 import attrs
 
 from lxcfs_model.files import FILES
+from lxcfs_model.render.sys_cpu import is_cpu_directory
 
 __all__ = ["CPU_DIRECTORY", "Node", "Tree", "TreeError"]
 
 CPU_DIRECTORY = "sys/devices/system/cpu"
-_CPU_ENTRY = re.compile(r"cpu[0-9]+")
 _NO_WRITE = ~0o222
 
 NodeKind = Literal["directory", "rendered", "host_directory", "host_file", "host_link"]
@@ -114,7 +113,7 @@ class Tree:
 
     def _pass_through(self, path: str, pid: int) -> Node:
         rest = path[len(CPU_DIRECTORY) + 1 :].split("/")
-        if _CPU_ENTRY.fullmatch(rest[0]):
+        if is_cpu_directory(rest[0]):
             host_name = self._callers.cpu_directory(pid).get(rest[0])
             if host_name is None:
                 raise TreeError(errno.ENOENT, "/" + path)
@@ -151,7 +150,7 @@ class Tree:
         except OSError:
             host_entries = []
         passed = [
-            name for name in host_entries if not _CPU_ENTRY.fullmatch(name) and name not in rendered
+            name for name in host_entries if not is_cpu_directory(name) and name not in rendered
         ]
         visible = sorted(self._callers.cpu_directory(pid), key=lambda name: int(name[3:]))
         return rendered + passed + visible
