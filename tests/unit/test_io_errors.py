@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup
+from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess
 from lxcfs_model.io import SystemReader, discover_layout
 from lxcfs_model.values import LimitLevel
 
@@ -226,3 +228,73 @@ def test_layout_comounted_cpu_cpuacct(tmp_path: Path) -> None:
     assert cpu is not None and cpu is layout.hierarchy_for("cpuacct")
     assert cpu.directory == "sys/fs/cgroup/cpu,cpuacct"
     assert layout.hierarchy_for("empty") is None
+
+
+def _vanish_on_open(monkeypatch: pytest.MonkeyPatch, trigger: str, remove: Path) -> None:
+    """Make the reader's first open of a file ending in ``trigger`` find ``remove`` gone."""
+    import builtins
+
+    from lxcfs_model.io import reader as reader_module
+
+    real_open = builtins.open
+
+    def open_after_removal(file: str, *args: object, **kwargs: object) -> object:
+        if str(file).endswith(trigger) and remove.exists():
+            shutil.rmtree(remove)
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(reader_module, "open", open_after_removal, raising=False)
+
+
+def test_cgroup_vanishing_mid_read(v1_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cgroup removed while its files are being read is NoSuchCgroup, not OSError."""
+    _vanish_on_open(monkeypatch, "memory.stat", v1_tree / V1_C1.format("memory"))
+    with pytest.raises(NoSuchCgroup, match="vanished"):
+        SystemReader(str(v1_tree)).view_for_cgroup("/lxc/c1")
+
+
+def test_process_vanishing_mid_read(v1_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target process that exits while its view is read is NoSuchProcess."""
+    _vanish_on_open(monkeypatch, "memory.stat", v1_tree / "proc/4242")
+    with pytest.raises(NoSuchProcess):
+        SystemReader(str(v1_tree)).view_for_pid(4250)
+
+
+def _cgroup_files(tree: Path) -> list[Path]:
+    return sorted(path for path in (tree / "sys/fs/cgroup").rglob("*") if path.is_file())
+
+
+_TREE_COPIES: dict[str, Path] = {}
+
+
+@pytest.mark.parametrize("tree_name", ["v1-nested", "v2-nested", "v2-root-unlimited"])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_garbage_in_any_cgroup_file_never_raises(
+    tree_name: str, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """Whatever text any one cgroup file holds, the views still come back (controllers
+    None, problems listed) and no exception escapes."""
+    if tree_name not in _TREE_COPIES:
+        _TREE_COPIES[tree_name] = tmp_path_factory.mktemp("garbage") / tree_name
+        shutil.copytree(FIXTURES / tree_name, _TREE_COPIES[tree_name], symlinks=True)
+    tree = _TREE_COPIES[tree_name]
+    files = _cgroup_files(tree)
+    target = data.draw(st.sampled_from(files), label="file")
+    original = target.read_bytes()
+    garbage = data.draw(
+        st.one_of(
+            st.text(max_size=60),
+            st.sampled_from(["", "\n", "max\n", "-1\n", "1 2\n", "x y z\n", "9" * 40]),
+        ),
+        label="garbage",
+    )
+    target.write_text(garbage)
+    try:
+        reader = SystemReader(str(tree))
+        pid = {"v1-nested": 4250, "v2-nested": 5150}.get(tree_name, 700)
+        path = {"v1-nested": "/lxc/c1", "v2-nested": "/lxc/c2"}.get(tree_name, "/")
+        for view in (reader.view_for_pid(pid), reader.view_for_cgroup(path)):
+            assert all(isinstance(problem, str) and problem for problem in view.problems)
+    finally:
+        target.write_bytes(original)
