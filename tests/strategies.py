@@ -881,3 +881,90 @@ def task_states() -> st.SearchStrategy[list[tuple[int, str]]]:
         ("R", "S", "D", "Z", "T", "t", "X", "I", "R (running)", "D (disk sleep)", "S (sleeping)")
     )
     return st.lists(st.tuples(st.integers(1, 4194304), state), max_size=50)
+
+
+# ======================================================================================
+# CPU files (owner: cpuinfo, stat, sys cpu)
+# ======================================================================================
+
+
+def _kernel_stat_text(rows: Mapping[int, Sequence[int]], rest: str) -> str:
+    """/proc/stat from per-CPU counters: ``cpu  `` aggregate, ``cpuN`` lines, then ``rest``."""
+    totals = [sum(column) for column in zip(*rows.values(), strict=True)]
+    lines = ["cpu  " + " ".join(map(str, totals)) + "\n"]
+    lines += [f"cpu{cpu} " + " ".join(map(str, row)) + "\n" for cpu, row in rows.items()]
+    return "".join(lines) + rest
+
+
+SMALL_CPU_COUNT = st.integers(1, 12)
+READ_COUNT = st.integers(2, 6)
+
+
+@st.composite
+def cpu_read_sequences(
+    draw: st.DrawFn,
+    cpus: st.SearchStrategy[int] = SMALL_CPU_COUNT,
+    reads: st.SearchStrategy[int] = READ_COUNT,
+) -> list[RenderInputs]:
+    """Successive reads of one container's CPU files, as the daemon would see them.
+
+    Between reads every host counter grows (never shrinks); the container's usage grows,
+    and now and then restarts near 0 (its cgroup was recreated); now and then the cpuset
+    changes (so the visible CPUs, or their count, change). Options stay fixed, like a
+    daemon's. ``history`` is left empty: the test threads each render's history into the
+    next read."""
+    base = draw(render_inputs(cpus=cpus))
+    rng = draw(_SEEDED_RANDOM)
+    online = sorted(base.host.online_cpus)
+    rest = "".join(
+        line for line in base.host.stat.splitlines(keepends=True) if not line.startswith("cpu")
+    )
+    huge = draw(st.booleans())
+    top = 10**19 if huge else 10**6
+    rows = {cpu: [rng.randint(0, top) for _ in range(10)] for cpu in online}
+    version: CgroupVersion = draw(EITHER_VERSION)
+    has_usage = draw(st.integers(0, 4)) != 0
+    per_cpu = {cpu: [rng.randint(0, top * 10**7), rng.randint(0, top * 10**7)] for cpu in online}
+    cpuset = base.view.cpuset
+    sequence = []
+    for _ in range(draw(reads)):
+        step_top = draw(st.sampled_from((0, 100, 10**6)))
+        for row in rows.values():
+            for field in range(10):
+                row[field] += rng.randint(0, step_top)
+        reset = rng.random() < 0.2
+        for pair in per_cpu.values():
+            for index in (0, 1):
+                pair[index] = (
+                    rng.randint(0, 10**9)
+                    if reset
+                    else pair[index] + rng.randint(0, step_top * 10**7)
+                )
+        if rng.random() < 0.25:
+            cpuset = draw(st.one_of(st.none(), cpuset_cgroups(online)))
+        usage = None
+        if has_usage:
+            times = {cpu: CpuTime(user, system) for cpu, (user, system) in per_cpu.items()}
+            total = CpuTime(
+                sum(t.user_ns for t in times.values()), sum(t.system_ns for t in times.values())
+            )
+            usage = CpuUsage(
+                version=version,
+                path="/ct",
+                total=total,
+                per_cpu=times if version == "v1" else None,
+            )
+        host = HostSnapshot(
+            meminfo=base.host.meminfo,
+            cpuinfo=base.host.cpuinfo,
+            stat=_kernel_stat_text(rows, rest),
+            uptime=base.host.uptime,
+            loadavg=base.host.loadavg,
+            diskstats=base.host.diskstats,
+            swaps=base.host.swaps,
+            online=base.host.online,
+            clk_tck=base.host.clk_tck,
+        )
+        view = CgroupView(cpuset=cpuset, cpu=base.view.cpu, cpu_usage=usage)
+        sequence.append(RenderInputs(view=view, host=host, options=base.options))
+    return sequence
