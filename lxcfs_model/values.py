@@ -120,8 +120,9 @@ class MemoryCgroup:
 
 @attrs.frozen
 class CpusetCgroup:
-    """The container's effective cpuset (``cpuset.cpus``, else ``cpuset.cpus.effective``,
-    else the nearest ancestor's, spec 3.1), as host CPU numbers."""
+    """The container's effective cpuset (v1 ``cpuset.effective_cpus`` / v2
+    ``cpuset.cpus.effective``, else ``cpuset.cpus``, else the nearest ancestor's), as host CPU
+    numbers. The effective set comes first because it is what the kernel enforces."""
 
     path: str
     cpus: frozenset[int]
