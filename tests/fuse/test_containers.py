@@ -86,7 +86,7 @@ def test_cpuset_makes_every_cpu_file_agree(cfs_daemon: Daemon, cgroups: CgroupSe
     names = ["proc/cpuinfo", "proc/stat"] + [
         f"{CPU}/{n}" for n in ("online", "possible", "present", "offline")
     ]
-    texts = probe.read_files(cfs_daemon.path, names + [f"{CPU}/cpu0/topology/core_id"])
+    texts = probe.read_files(cfs_daemon.path, [*names, f"{CPU}/cpu0/topology/core_id"])
     assert re.findall(r"^processor\t: (\d+)$", texts["proc/cpuinfo"], re.M) == ["0"]
     with open("/sys/devices/system/cpu/cpu1/topology/core_id") as host_core:
         assert texts[f"{CPU}/cpu0/topology/core_id"] == host_core.read()
