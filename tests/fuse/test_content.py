@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
+from lxcfs_fuse import loadavg as loadavg_module
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler, scan_cgroup
 from lxcfs_model import RenderOptions
 from lxcfs_model.history import LoadavgState
 from lxcfs_model.io import SystemReader
+from lxcfs_model.render.loadavg import TaskCounts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 V1 = FIXTURES / "v1-nested"
@@ -94,3 +100,31 @@ def test_sampler_forgets_empty_and_vanished_cgroups(tmp_path: Path) -> None:
     sampler.register("/gone", LoadavgState())
     sampler.sample_once()
     assert len(sampler) == 0
+
+
+def test_a_slow_scan_never_blocks_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the sampler scans a huge cgroup (here: a scan that waits), reads of the state
+    and registrations of other containers answer at once: no lock is held across a scan."""
+    scanning, release = threading.Event(), threading.Event()
+
+    def slow_scan(directory: str, proc_root: str) -> TaskCounts:
+        scanning.set()
+        release.wait(10)
+        return TaskCounts(running=1, total=10_000, last_pid=99)
+
+    monkeypatch.setattr(loadavg_module, "scan_cgroup", slow_scan)
+    sampler = LoadavgSampler(lambda path: str(tmp_path), proc_root=str(tmp_path))
+    sampler.register("/big", LoadavgState())
+    worker = threading.Thread(target=sampler.sample_once)
+    worker.start()
+    try:
+        assert scanning.wait(5)
+        started = time.monotonic()
+        assert sampler.state("/big") == LoadavgState()
+        sampler.register("/other", LoadavgState())
+        assert time.monotonic() - started < 0.5
+    finally:
+        release.set()
+        worker.join()
+    state = sampler.state("/big")
+    assert state is not None and (state.running, state.total, state.last_pid) == (1, 10_000, 99)
