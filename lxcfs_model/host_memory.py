@@ -30,9 +30,11 @@ _COMPUTED = frozenset(COMPUTED_LABELS)
 
 @attrs.frozen
 class MeminfoLayout:
-    """The host's meminfo as a ``%`` template: ``template % tuple(value of each label in
-    slots)`` gives the file with every computed line replaced. A computed line becomes the
-    kernel's ``show_val_kb`` form, ``"<label>:"`` padded to 16 columns, ``%8d``, ``" kB"``."""
+    """The host's meminfo as a ``%`` template: ``template % {label: kB}`` gives the file with
+    every computed line replaced (``slots`` lists those labels, in the host's order). A
+    computed line becomes the kernel's ``show_val_kb`` form, ``"<label>:"`` padded to 16
+    columns, ``%8d``, ``" kB"``; its placeholder is ``%(<label>)8d`` (``%`` mapping keys may
+    hold balanced parentheses, so ``%(Active(anon))8d`` works)."""
 
     template: str
     slots: tuple[str, ...]
@@ -45,7 +47,7 @@ def parse_meminfo(text: str) -> MeminfoLayout:
     for line in text.splitlines(keepends=True):
         label, colon, _rest = line.partition(":")
         if colon and label in _COMPUTED:
-            parts.append(f"{label + ':':<16}%8d kB\n")
+            parts.append(f"{label + ':':<16}%({label})8d kB\n")
             slots.append(label)
         else:
             parts.append(line.replace("%", "%%"))

@@ -163,10 +163,25 @@ PROVENANCE = FileProvenance(
 # One table row per computed line, nothing more, nothing less (the layout fills exactly these).
 assert tuple(rule.label for rule in PROVENANCE.rules) == COMPUTED_LABELS
 
-# (quantity name, memory.stat key) per version, resolved once.
+# Per version, resolved once: ("<field>_bytes", memory.stat key) pairs for the keys that
+# version prints, 0 amounts for those it does not, and the constant "<field>_key" quantities
+# naming the key each line read.
 _STAT_KEYS = {
-    "v1": tuple((name, getattr(V1_STAT_KEYS, name)) for name in STAT_FIELDS),
-    "v2": tuple((name, getattr(V2_STAT_KEYS, name)) for name in STAT_FIELDS),
+    version: tuple(
+        (f"{name}_bytes", getattr(keys, name)) for name in STAT_FIELDS if getattr(keys, name)
+    )
+    for version, keys in (("v1", V1_STAT_KEYS), ("v2", V2_STAT_KEYS))
+}
+_ABSENT_AMOUNTS = {
+    version: {f"{name}_bytes": 0 for name in STAT_FIELDS if getattr(keys, name) is None}
+    for version, keys in (("v1", V1_STAT_KEYS), ("v2", V2_STAT_KEYS))
+}
+_KEY_QUANTITIES = {
+    version: {
+        f"{name}_key": getattr(keys, name) or f"(none in {version} memory.stat)"
+        for name in STAT_FIELDS
+    }
+    for version, keys in (("v1", V1_STAT_KEYS), ("v2", V2_STAT_KEYS))
 }
 
 
@@ -189,71 +204,73 @@ def render(inputs: RenderInputs) -> Rendered:
     usage_kb = usage_bytes // 1024
     mem_free_kb = max(0, mem_total_kb - usage_kb)
 
-    stat_keys = _STAT_KEYS[memory.version]
+    # memory.stat amounts in bytes, keyed by their quantity name ("cache_bytes", ...). Absent
+    # keys (that version does not print them) and nonsense negatives read as 0.
     stat = memory.stat
-    # Absent keys (a key that version does not print) and nonsense negatives read as 0.
-    amounts = {name: max(0, stat.get(key, 0)) if key else 0 for name, key in stat_keys}
-    reclaimable = amounts["active_file"] + amounts["inactive_file"] + amounts["slab_reclaimable"]
+    amounts = {name: stat.get(key, 0) for name, key in _STAT_KEYS[memory.version]}
+    if min(amounts.values()) < 0:
+        amounts = {name: max(0, amount) for name, amount in amounts.items()}
+    amounts.update(_ABSENT_AMOUNTS[memory.version])
+    active_anon = amounts["active_anon_bytes"]
+    inactive_anon = amounts["inactive_anon_bytes"]
+    active_file = amounts["active_file_bytes"]
+    inactive_file = amounts["inactive_file_bytes"]
+    reclaimable = active_file + inactive_file + amounts["slab_reclaimable_bytes"]
     mem_available_kb = min(mem_total_kb, mem_free_kb + reclaimable // 1024)
 
     swap = swap_figures(memory, inputs.options, host_kb.get("SwapTotal", 0))
     zswap_shown = memory.zswap_accounting and not inputs.options.disable_zswap
 
-    kb = {name: amount // 1024 for name, amount in amounts.items()}
     values = {
         "MemTotal": mem_total_kb,
         "MemFree": mem_free_kb,
         "MemAvailable": mem_available_kb,
         "Buffers": 0,
-        "Cached": kb["cache"],
+        "Cached": amounts["cache_bytes"] // 1024,
         "SwapCached": 0,
-        "Active": (amounts["active_anon"] + amounts["active_file"]) // 1024,
-        "Inactive": (amounts["inactive_anon"] + amounts["inactive_file"]) // 1024,
-        "Active(anon)": kb["active_anon"],
-        "Inactive(anon)": kb["inactive_anon"],
-        "Active(file)": kb["active_file"],
-        "Inactive(file)": kb["inactive_file"],
-        "Unevictable": kb["unevictable"],
+        "Active": (active_anon + active_file) // 1024,
+        "Inactive": (inactive_anon + inactive_file) // 1024,
+        "Active(anon)": active_anon // 1024,
+        "Inactive(anon)": inactive_anon // 1024,
+        "Active(file)": active_file // 1024,
+        "Inactive(file)": inactive_file // 1024,
+        "Unevictable": amounts["unevictable_bytes"] // 1024,
         "SwapTotal": swap.total_kb,
         "SwapFree": swap.total_kb - swap.used_kb,
-        "Zswap": kb["zswap"] if zswap_shown else 0,
-        "Zswapped": kb["zswapped"] if zswap_shown else 0,
-        "Dirty": kb["dirty"],
-        "Writeback": kb["writeback"],
-        "AnonPages": max(0, amounts["active_anon"] + amounts["inactive_anon"] - amounts["shmem"])
-        // 1024,
-        "Mapped": kb["mapped"],
-        "Shmem": kb["shmem"],
-        "Slab": kb["slab"],
-        "SReclaimable": kb["slab_reclaimable"],
-        "SUnreclaim": kb["slab_unreclaimable"],
-        "AnonHugePages": kb["anon_huge"],
-        "ShmemHugePages": kb["shmem_huge"],
+        "Zswap": amounts["zswap_bytes"] // 1024 if zswap_shown else 0,
+        "Zswapped": amounts["zswapped_bytes"] // 1024 if zswap_shown else 0,
+        "Dirty": amounts["dirty_bytes"] // 1024,
+        "Writeback": amounts["writeback_bytes"] // 1024,
+        "AnonPages": max(0, active_anon + inactive_anon - amounts["shmem_bytes"]) // 1024,
+        "Mapped": amounts["mapped_bytes"] // 1024,
+        "Shmem": amounts["shmem_bytes"] // 1024,
+        "Slab": amounts["slab_bytes"] // 1024,
+        "SReclaimable": amounts["slab_reclaimable_bytes"] // 1024,
+        "SUnreclaim": amounts["slab_unreclaimable_bytes"] // 1024,
+        "AnonHugePages": amounts["anon_huge_bytes"] // 1024,
+        "ShmemHugePages": amounts["shmem_huge_bytes"] // 1024,
         "ShmemPmdMapped": 0,
     }
+    text = host.meminfo_layout.template % values
 
-    layout = host.meminfo_layout
-    text = layout.template % tuple(map(values.__getitem__, layout.slots))
-
-    missing_key = f"(none in {memory.version} memory.stat)"
+    v1 = memory.version == "v1"
     quantities: dict[str, object] = {
         "cgroup_path": memory.path,
         "cgroup_version": memory.version,
-        "limit_file": "memory.limit_in_bytes" if memory.version == "v1" else "memory.max",
+        "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
         "limit_path": limit.path if limit is not None else "(no level)",
         "limit_bytes": limit.limit if limit is not None else "none",
         "limit_kb": limit_kb if limit_kb is not None else "none",
         "host_mem_total_kb": host_total_kb,
         "mem_total_kb": mem_total_kb,
-        "usage_file": "memory.usage_in_bytes" if memory.version == "v1" else "memory.current",
+        "usage_file": "memory.usage_in_bytes" if v1 else "memory.current",
         "usage_bytes": usage_bytes,
         "usage_kb": usage_kb,
         "mem_free_kb": mem_free_kb,
         "mem_available_kb": mem_available_kb,
         "zswap_shown": zswap_shown,
         **swap.quantities(),
+        **_KEY_QUANTITIES[memory.version],
+        **amounts,
     }
-    for name, key in stat_keys:
-        quantities[name + "_key"] = key or missing_key
-        quantities[name + "_bytes"] = amounts[name]
     return Rendered(text=text, history=inputs.history, quantities=quantities)

@@ -49,68 +49,46 @@ def virtualized(inputs: RenderInputs) -> bool:
 
 
 @given(INPUTS)
-def test_meminfo_keeps_every_host_line_in_host_order(inputs: RenderInputs) -> None:
-    """Every host label appears exactly as often and in the same order; lines that are not
-    computed are the host's lines byte for byte."""
-    rendered = meminfo.render(inputs).text
-    assert labels(rendered) == labels(inputs.host.meminfo)
+def test_meminfo_is_the_host_file_with_computed_lines_swapped_in(inputs: RenderInputs) -> None:
+    """Every host label appears exactly as often and in the same order, lines that are not
+    computed are the host's byte for byte, and a fallback is the host's text exactly."""
+    rendered = meminfo.render(inputs)
+    if not virtualized(inputs):
+        assert rendered.text == inputs.host.meminfo
+        assert rendered.fallback
+        return
+    assert rendered.fallback is None
+    assert labels(rendered.text) == labels(inputs.host.meminfo)
     host_lines = inputs.host.meminfo.splitlines(keepends=True)
-    for ours, theirs in zip(rendered.splitlines(keepends=True), host_lines, strict=True):
+    for ours, theirs in zip(rendered.text.splitlines(keepends=True), host_lines, strict=True):
         if theirs.partition(":")[0] not in COMPUTED_LABELS:
             assert ours == theirs
 
 
 @given(INPUTS)
 def test_meminfo_numbers_are_sane(inputs: RenderInputs) -> None:
-    """0 <= MemFree <= MemAvailable <= MemTotal <= host MemTotal, MemTotal > 0, and
-    0 <= SwapFree <= SwapTotal <= host SwapTotal, whatever the inputs."""
-    rendered = meminfo.render(inputs)
-    if not virtualized(inputs):
+    """0 <= MemFree <= MemAvailable <= MemTotal <= host MemTotal, MemTotal > 0 and is the
+    smallest limit (host MemTotal without one of at least 1 kB), 0 <= SwapFree <= SwapTotal
+    <= host SwapTotal, no swap with --disable-swap or without swap accounting, and every
+    computed line is in kernel format, whatever the inputs."""
+    memory = inputs.view.memory
+    if memory is None or not virtualized(inputs):
         return
-    shown = computed_values(rendered.text)
+    shown = computed_values(meminfo.render(inputs).text)
     host = inputs.host.meminfo_kb
     assert 0 < shown["MemTotal"] <= host["MemTotal"]
     assert 0 <= shown["MemFree"] <= shown["MemAvailable"] <= shown["MemTotal"]
     assert 0 <= shown["SwapFree"] <= shown["SwapTotal"] <= host["SwapTotal"]
     assert all(value >= 0 for value in shown.values())
 
-
-@given(INPUTS)
-def test_meminfo_memtotal_is_the_smallest_limit(inputs: RenderInputs) -> None:
-    """MemTotal is min(smallest limit over the cgroup and its ancestors, host MemTotal), and
-    the host's MemTotal when no limit of at least 1 kB is set."""
-    memory = inputs.view.memory
-    if memory is None or not virtualized(inputs):
-        return
-    host_total = inputs.host.meminfo_kb["MemTotal"]
     finite = [level.limit for level in memory.limits if level.limit is not None]
-    expected = host_total
+    expected_total = host["MemTotal"]
     if finite and min(finite) // 1024 > 0 and min(finite) < 2**62:
-        expected = min(min(finite) // 1024, host_total)
-    assert computed_values(meminfo.render(inputs).text)["MemTotal"] == expected
-    level = ram_limit(memory)
-    assert (level is None) == (not finite or min(finite) >= 2**62)
+        expected_total = min(min(finite) // 1024, host["MemTotal"])
+    assert shown["MemTotal"] == expected_total
+    assert (ram_limit(memory) is None) == (not finite or min(finite) >= 2**62)
 
-
-@given(INPUTS)
-def test_meminfo_fallback_is_the_host_text(inputs: RenderInputs) -> None:
-    """Without a memory cgroup the file is the host's text exactly, and the reason is given."""
-    rendered = meminfo.render(inputs)
-    if virtualized(inputs):
-        assert rendered.fallback is None
-    else:
-        assert rendered.text == inputs.host.meminfo
-        assert rendered.fallback
-
-
-@given(INPUTS)
-def test_meminfo_swap_off_shows_no_swap(inputs: RenderInputs) -> None:
-    """With --disable-swap, or without swap accounting, SwapTotal and SwapFree are 0."""
-    memory = inputs.view.memory
-    if not virtualized(inputs) or memory is None:
-        return
     if inputs.options.disable_swap or memory.swap is None:
-        shown = computed_values(meminfo.render(inputs).text)
         assert (shown["SwapTotal"], shown["SwapFree"]) == (0, 0)
 
 
@@ -139,17 +117,16 @@ def test_swaps_is_header_and_at_most_one_device_agreeing_with_meminfo(
 
 
 @given(INPUTS)
-def test_slabinfo_is_the_cgroup_text_or_the_host_text(inputs: RenderInputs) -> None:
-    """slabinfo is the cgroup's memory.kmem.slabinfo when it has one, else the host's."""
+def test_slabinfo_and_pressure_are_the_cgroup_text_or_the_host_text(
+    inputs: RenderInputs,
+) -> None:
+    """slabinfo is the cgroup's memory.kmem.slabinfo when it has one, each pressure file the
+    cgroup's PSI text when it has one; otherwise each is the host's file."""
     memory = inputs.view.memory
-    cgroup_text = memory.kmem_slabinfo if memory is not None else None
-    expected = cgroup_text if cgroup_text is not None else (inputs.host.slabinfo or "")
+    own_slab = memory.kmem_slabinfo if memory is not None else None
+    expected = own_slab if own_slab is not None else (inputs.host.slabinfo or "")
     assert slabinfo.render(inputs).text == expected
 
-
-@given(INPUTS)
-def test_pressure_is_the_cgroup_text_or_the_host_text(inputs: RenderInputs) -> None:
-    """Each pressure file is the cgroup's PSI text when it has one, else the host's."""
     cgroup = inputs.view.pressure
     for render, name in (
         (pressure.render_cpu, "cpu"),

@@ -523,3 +523,19 @@ def test_provenance_explains_memtotal_with_the_binding_level() -> None:
         "(set on /lxc) = 262144 kB, capped by host MemTotal 24684096 kB; no limit or a limit "
         "under 1 kB shows the host's MemTotal = 262144 kB"
     )
+
+
+def test_negative_stat_values_read_as_zero() -> None:
+    """A nonsense negative memory.stat amount reads as 0, so no line turns negative."""
+    memory = MemoryCgroup(
+        version="v2",
+        path="/n",
+        usage=0,
+        limits=(LimitLevel("/n", 64 * MIB),),
+        stat={"file": -4096, "active_file": -(10 * MIB), "active_anon": 2 * MIB, "shmem": 3 * MIB},
+    )
+    shown = values(render(memory))
+    assert (shown["Cached"], shown["Active(file)"]) == (0, 0)
+    assert shown["Active"] == 2048  # active_anon 2 MiB + active_file (0)
+    assert shown["AnonPages"] == 0  # 2 MiB anon - 3 MiB shmem clamps at 0
+    assert shown["MemAvailable"] == 65536  # free 65536 + 0 file LRU
