@@ -6,8 +6,9 @@ Rules:
 2. The numbers come from the same policies the files use, so a launcher and /proc agree:
    the CPU count is ``visible_cpus(...).count`` (what /proc/cpuinfo lists and
    /sys/devices/system/cpu/online shows, under the same ``--enable-cfs`` choice), and the
-   memory limit is /proc/meminfo's MemTotal rule (``effective_limit`` in whole kB, capped by
-   the host's MemTotal; a limit under 1 kB shows the host, as upstream's meminfo does).
+   memory limit is /proc/meminfo's MemTotal rule (``memory.ram_limit``, the smallest limit on
+   the path, in whole kB, capped by the host's MemTotal; a limit under 1 kB shows the host,
+   as upstream's meminfo does).
 3. An unlimited container (no memory limit below the host's RAM) gets no memory settings:
    runtimes already size themselves from the host, and a setting would only pin a guess.
 
@@ -21,8 +22,9 @@ from __future__ import annotations
 import attrs
 
 from lxcfs_model.cpuset import format_cpuset
+from lxcfs_model.memory import ram_limit
 from lxcfs_model.rendering import RenderInputs
-from lxcfs_model.values import CgroupView, HostSnapshot, RenderOptions, effective_limit
+from lxcfs_model.values import CgroupView, HostSnapshot, RenderOptions
 from lxcfs_model.visible import visible_cpus
 
 __all__ = [
@@ -80,7 +82,7 @@ def _memory_reason(view: CgroupView, host: HostSnapshot) -> tuple[int | None, st
     host_total_kb = host.meminfo_kb.get("MemTotal")
     if view.memory is None:
         return None, "no memory cgroup: the host's memory"
-    level = effective_limit(view.memory.limits)
+    level = ram_limit(view.memory)
     if level is None or level.limit is None:
         return None, f"no memory limit on {view.memory.path} or its ancestors"
     limit_kb = level.limit // 1024

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lxcfs_model.cpuset import parse_cpuset
+from lxcfs_model.files import render
+from lxcfs_model.io import SystemReader
 from lxcfs_model.launchers import (
     EnvSetting,
     LauncherLimits,
@@ -153,3 +158,53 @@ def test_every_setting_names_its_reader_once() -> None:
     names = [setting.name for setting in settings]
     assert len(names) == len(set(names))
     assert all(setting.reads_it for setting in settings)
+
+
+# ------------------------------------------------------- agreement with the rendered files
+
+_FIXTURE_HOST = SystemReader(
+    str(Path(__file__).resolve().parents[1] / "fixtures" / "v2-nested")
+).host_snapshot()
+
+
+@given(
+    limits=st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(0, 2**40),
+            st.sampled_from([0, 1023, 1024, 2**63 - 4096, 2**62]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    cpus=st.frozensets(st.integers(0, 5), max_size=6),
+    quota=st.one_of(st.none(), st.integers(1, 800_000)),
+    enable_cfs=st.booleans(),
+)
+def test_limits_agree_with_rendered_meminfo_cpuinfo_and_online(
+    limits: list[int | None], cpus: frozenset[int], quota: int | None, enable_cfs: bool
+) -> None:
+    """For any limits, cpuset and quota: memory_bytes is MemTotal x 1024 of the rendered
+    meminfo (None exactly when it shows the host's), and the CPU count is the number of
+    processors in the rendered cpuinfo and of CPUs in the rendered online file."""
+    view = CgroupView(
+        memory=memory(*limits),
+        cpuset=CpusetCgroup("/c", cpus),
+        cpu=CpuCgroup("v2", "/c", (QuotaLevel("/c", quota, 100_000),)),
+    )
+    options = RenderOptions(enable_cfs=enable_cfs)
+    inputs = RenderInputs(view=view, host=_FIXTURE_HOST, options=options)
+    launcher = container_limits(view, _FIXTURE_HOST, options)
+
+    meminfo = render("meminfo", inputs).text
+    mem_total_kb = int(meminfo.split("MemTotal:", 1)[1].split()[0])
+    host_total_kb = _FIXTURE_HOST.meminfo_kb["MemTotal"]
+    if launcher.memory_bytes is None:
+        assert mem_total_kb == host_total_kb
+    else:
+        assert launcher.memory_bytes == mem_total_kb * 1024 < host_total_kb * 1024
+
+    cpuinfo = render("cpuinfo", inputs).text
+    processors = sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))
+    online = parse_cpuset(render("online", inputs).text.strip())
+    assert launcher.cpu_count == processors == len(online)
