@@ -59,7 +59,8 @@ WANTED_MODULES = (
     "loop",
 )
 
-DISK_BYTES = 64 * 1024 * 1024
+DISK_BYTES = 64 * 1024 * 1024  # /dev/vda: raw, for the tests' own I/O (io.stat)
+SWAP_BYTES = 128 * 1024 * 1024  # /dev/vdb: stage 2 makes it the VM's swap (memory.swap.max)
 KERNEL_COMMAND_LINE = (
     "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init psi=1 cgroup_no_v1=all "
     "random.trust_cpu=on"
@@ -281,6 +282,7 @@ def job_files(
         "PYTHONUNBUFFERED": "1",
         "LXCFS_IN_VM": "1",
         "LXCFS_VM_DISK": "/dev/vda",
+        "LXCFS_VM_SWAP": "/dev/vdb",
         "LXCFS_VM_PYTHON": sys.executable,
         "LXCFS_VM_WORKDIR": str(workdir),
         "LXCFS_VM_COMMAND_TIMEOUT": str(command_timeout),
@@ -313,8 +315,18 @@ def accelerator(requested: str) -> list[str]:
 
 
 def qemu_command(
-    qemu: str, kernel: Kernel, initramfs: Path, results: Path, disk: Path, settings: VmSettings
+    qemu: str,
+    kernel: Kernel,
+    initramfs: Path,
+    results: Path,
+    disks: Sequence[Path],
+    settings: VmSettings,
 ) -> list[str]:
+    drives = [
+        option
+        for disk in disks
+        for option in ("-drive", f"file={disk},if=virtio,format=raw,cache=writeback")
+    ]
     return [
         qemu,
         "-name", "lxcfs-cgroup-v2",
@@ -333,7 +345,7 @@ def qemu_command(
         "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=results,path={results},security_model=none,multidevs=remap",
         "-device", "virtio-9p-pci,fsdev=results,mount_tag=results",
-        "-drive", f"file={disk},if=virtio,format=raw,cache=writeback",
+        *drives,
         "-device", "virtio-rng-pci",
     ]  # fmt: skip
 
@@ -354,10 +366,11 @@ def run_in_vm(command: Sequence[str], settings: VmSettings, kernel_image: str | 
         )
         results = scratch / "results"
         results.mkdir()
-        disk = scratch / "disk.img"
-        with disk.open("wb") as handle:
-            handle.truncate(DISK_BYTES)
-        argv = qemu_command(qemu, kernel, initramfs, results, disk, settings)
+        disks = (scratch / "io-disk.img", scratch / "swap-disk.img")
+        for disk, size in zip(disks, (DISK_BYTES, SWAP_BYTES), strict=True):
+            with disk.open("wb") as handle:
+                handle.truncate(size)  # sparse: costs no host disk until written
+        argv = qemu_command(qemu, kernel, initramfs, results, disks, settings)
         _say(f"booting {kernel.image} ({settings.cpus} CPUs, {settings.memory_mib} MiB)")
         started = time.monotonic()
         timed_out = _boot(argv, settings.timeout_seconds)

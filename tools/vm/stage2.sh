@@ -43,6 +43,9 @@ echo "+cpu +cpuset +memory +io +pids" > /sys/fs/cgroup/cgroup.subtree_control \
 $bb mkdir -p $job/results
 $bb mount -t 9p -o trans=virtio,version=9p2000.L,cache=none results $job/results \
     || fail "mount the results share"
+# Swap on the second disk, so memory.swap.max has something to limit (host SwapTotal > 0).
+/sbin/mkswap -q "$LXCFS_VM_SWAP" > /dev/null && /sbin/swapon "$LXCFS_VM_SWAP" \
+    || fail "swap on $LXCFS_VM_SWAP"
 $bb hostname lxcfs-v2-vm
 $bb ip link set lo up 2>/dev/null
 
