@@ -145,12 +145,21 @@ class SwapFigures:
     host_total_kb: int
     reason: str
 
+    def allowance_text(self) -> str:
+        """The allowance in words: ``unlimited``, ``262144 kB set on /a``, ``0 kB``."""
+        if self.allowance_kb is None:
+            return "unlimited"
+        if self.limit is not None:
+            return f"{self.allowance_kb} kB set on {self.limit.path}"
+        return f"{self.allowance_kb} kB"
+
     def quantities(self) -> dict[str, object]:
         """The swap quantities the meminfo and swaps provenance tables refer to."""
         return {
             "swap_reason": self.reason,
+            "swap_allowance": self.allowance_text(),
             "swap_allowance_kb": "unlimited" if self.allowance_kb is None else self.allowance_kb,
-            "swap_limit_path": self.limit.path if self.limit is not None else "(no level)",
+            "swap_limit_path": self.limit.path if self.limit is not None else "none",
             "swap_usage_bytes": self.usage_bytes,
             "host_swap_total_kb": self.host_total_kb,
             "swap_total_kb": self.total_kb,

@@ -68,10 +68,9 @@ PROVENANCE = FileProvenance(
         LineRule(
             "MemTotal",
             _LIMIT_SOURCES,
-            "{limit_file} minimum over {cgroup_path} and its ancestors = {limit_bytes} bytes "
-            "(set on {limit_path}) = {limit_kb} kB, capped by host MemTotal "
-            "{host_mem_total_kb} kB; no limit or a limit under 1 kB shows the host's "
-            "MemTotal = {mem_total_kb} kB",
+            "{limit_file} minimum over {cgroup_path} and its ancestors: {limit}; capped by "
+            "host MemTotal {host_mem_total_kb} kB (no limit, or one under 1 kB, shows the "
+            "host's) = {mem_total_kb} kB",
         ),
         LineRule(
             "MemFree",
@@ -109,9 +108,9 @@ PROVENANCE = FileProvenance(
         LineRule(
             "SwapTotal",
             SWAP_SOURCES,
-            "{swap_reason}: allowance {swap_allowance_kb} kB (minimum over {cgroup_path} and "
-            "its ancestors, set on {swap_limit_path}), capped by host SwapTotal "
-            "{host_swap_total_kb} kB = {swap_total_kb} kB",
+            "{swap_reason}; the allowance over {cgroup_path} and its ancestors: "
+            "{swap_allowance}; capped by host SwapTotal {host_swap_total_kb} kB "
+            "= {swap_total_kb} kB",
         ),
         LineRule(
             "SwapFree",
@@ -258,7 +257,12 @@ def render(inputs: RenderInputs) -> Rendered:
         "cgroup_path": memory.path,
         "cgroup_version": memory.version,
         "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
-        "limit_path": limit.path if limit is not None else "(no level)",
+        "limit": (
+            f"{limit.limit} bytes set on {limit.path} = {limit_kb} kB"
+            if limit is not None
+            else "no limit set"
+        ),
+        "limit_path": limit.path if limit is not None else "none",
         "limit_bytes": limit.limit if limit is not None else "none",
         "limit_kb": limit_kb if limit_kb is not None else "none",
         "host_mem_total_kb": host_total_kb,

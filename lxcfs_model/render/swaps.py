@@ -38,10 +38,10 @@ PROVENANCE = FileProvenance(
         LineRule(
             "none",
             SWAP_SOURCES,
-            "Size = {swap_reason}: allowance {swap_allowance_kb} kB (minimum over "
-            "{cgroup_path} and its ancestors, set on {swap_limit_path}), capped by host "
-            "SwapTotal {host_swap_total_kb} kB = {swap_total_kb} kB; Used = swap in use "
-            "{swap_usage_bytes} bytes / 1024, at most Size = {swap_used_kb} kB; Priority 0; "
+            "Size = {swap_reason}; the allowance over {cgroup_path} and its ancestors: "
+            "{swap_allowance}; capped by host SwapTotal {host_swap_total_kb} kB = "
+            "{swap_total_kb} kB; Used = swap in use {swap_usage_bytes} bytes / 1024, at most "
+            "Size = {swap_used_kb} kB; Priority 0; "
             "the line is left out when Size is 0",
         ),
     ),

@@ -519,9 +519,9 @@ def test_provenance_explains_memtotal_with_the_binding_level() -> None:
     rule = meminfo.PROVENANCE.rule_for("MemTotal")
     assert rule is not None
     assert rule.describe(rendered.quantities) == (
-        "memory.limit_in_bytes minimum over /lxc/c1 and its ancestors = 268435456 bytes "
-        "(set on /lxc) = 262144 kB, capped by host MemTotal 24684096 kB; no limit or a limit "
-        "under 1 kB shows the host's MemTotal = 262144 kB"
+        "memory.limit_in_bytes minimum over /lxc/c1 and its ancestors: 268435456 bytes set on "
+        "/lxc = 262144 kB; capped by host MemTotal 24684096 kB (no limit, or one under 1 kB, "
+        "shows the host's) = 262144 kB"
     )
 
 

@@ -129,3 +129,34 @@ def test_swaps_agree_with_meminfo() -> None:
     free = int(lines["SwapFree"].split()[0])
     device = swaps.render(both).text.splitlines()[1].split("\t")
     assert (int(device[2]), int(device[3])) == (total, total - free)
+
+
+def test_v1_no_swap_allowance_shows_no_swap_used() -> None:
+    """Spec 8.7: with memsw == memory limit (no swap allowed) a memsw usage above memory
+    usage never shows as used swap: header only, and meminfo says 0 / 0."""
+    memory = MemoryCgroup(
+        version="v1",
+        path="/lxc/c1",
+        usage=80 * MIB,
+        limits=(LimitLevel("/lxc/c1", 512 * MIB), LimitLevel("/", None)),
+        swap=SwapAccounting(
+            limits=(LimitLevel("/lxc/c1", 512 * MIB), LimitLevel("/", None)), usage=90 * MIB
+        ),
+        swappiness=60,
+    )
+    both = inputs(memory)
+    assert swaps.render(both).text == HEADER
+    shown = dict(line.split(":") for line in meminfo.render(both).text.splitlines())
+    assert (shown["SwapTotal"].split()[0], shown["SwapFree"].split()[0]) == ("0", "0")
+
+
+def test_provenance_explains_the_device_line() -> None:
+    """The 'none' line's explanation names the binding swap.max level and every number."""
+    rendered = swaps.render(inputs(v2_memory(V2_SWAP)))
+    rule = swaps.PROVENANCE.rule_for("none")
+    assert rule is not None
+    assert rule.describe(rendered.quantities) == (
+        "Size = memory.swap.max; the allowance over /a/b and its ancestors: 262144 kB set on "
+        "/a; capped by host SwapTotal 1048572 kB = 262144 kB; Used = swap in use 10485760 "
+        "bytes / 1024, at most Size = 10240 kB; Priority 0; the line is left out when Size is 0"
+    )
