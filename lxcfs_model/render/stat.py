@@ -32,9 +32,11 @@ the previous read:
 * cgroup v2 (``cpu.stat``, totals only; upstream 7.0 shows host times here): the growth of
   the container's total user and system time is spread over the shown CPUs in proportion
   to their ``dB``;
-* with usage known, idle grows by ``dI + max(0, dB - container growth)`` (upstream's
-  ``idle + (host_used - cg_used)``, as an increment); nice, iowait, irq, softirq, steal,
-  guest and guest_nice stay 0;
+* with usage known, idle grows by ``max(0, dI + dB - container growth)``: the CPU's time
+  the container did not use (upstream's ``idle + (host_used - cg_used)`` as an increment;
+  where the container's time exceeds the host's busy time, upstream keeps the whole host
+  idle, we take the excess out of idle as upstream's cpuview does with folded time);
+  nice, iowait, irq, softirq, steal, guest and guest_nice stay 0;
 * --enable-cfs with a quota ``q`` CPUs below the cap ``c`` (1.5 CPUs shown as 2): the idle
   growth loses ``elapsed * (c - q) / c`` so the shown CPUs add up to ``q`` CPUs' worth of
   time, as upstream's cpuview does.
@@ -43,7 +45,8 @@ the previous read:
 grow, like upstream's cpuview. Container nanoseconds become ticks as ``ns * CLK_TCK //
 10**9`` (exact integers). Spreading (``distribute``) gives ``amount * w // W`` to each CPU
 and the remainder one tick each to the first CPUs of non-zero weight; all-zero weights
-count as equal.
+count as equal. Spread time fills a CPU only up to its unclaimed time (``dB + dI`` minus
+the container's own growth there); the overflow goes to CPUs with time left (``spread``).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
 from lxcfs_model.values import CpuTime
 from lxcfs_model.visible import VisibleCpus, visible_cpus
 
-__all__ = ["PROVENANCE", "distribute", "render"]
+__all__ = ["PROVENANCE", "distribute", "render", "spread"]
 
 _WIDTH = len(STAT_FIELDS)
 _USER = STAT_FIELDS.index("user")
@@ -96,14 +99,14 @@ PROVENANCE = FileProvenance(
             label="cpuN",
             sources=_CPU_SOURCES,
             formula=(
-                "host CPUs {visible_cpus} (cpuset {cpuset}, quota {quota}, cap {quota_cap}) "
-                "shown as cpu0..; usage from {usage_source}; each line = its previous read "
-                "+ growth: user/system = the container's growth on that CPU + its share, by "
-                "host busy growth, of growth on CPUs it does not see ({folded_user} user, "
-                "{folded_system} system ticks this read; v2: all of it); idle = host idle "
-                "growth + max(0, host busy growth - container growth) - {partial_idle_removed} "
-                "ticks for a fractional quota; without usage, the host CPU's own times; "
-                "history: {history}"
+                "host CPUs {visible_cpus} shown as cpu0.. (cpuset {cpuset}, quota {quota}, "
+                "cap {quota_cap}); times from {usage_source}; each line = its previous read + "
+                "growth ({history}). With usage: user/system = the container's growth on that "
+                "CPU + a share, by host busy growth, of its growth on CPUs it does not see "
+                "({folded_user} user, {folded_system} system ticks; on v2 all of it); idle = "
+                "max(0, host idle growth + host busy growth - container growth), minus "
+                "{partial_idle_removed} ticks for a fractional quota. Without usage: the host "
+                "CPU's own times."
             ),
         ),
     ),
@@ -313,6 +316,7 @@ def _render(inputs: RenderInputs) -> Rendered:
 
     host_growth = [_growth(now, before) for now, before in zip(host_now, host_before, strict=True)]
     busy_growth = [sum(growth) - growth[_IDLE] for growth in host_growth]
+    elapsed = [sum(growth) for growth in host_growth]
     quantities: dict[str, object] = {
         "visible_cpus": format_cpuset(shown),
         "visible_count": count,
@@ -340,17 +344,17 @@ def _render(inputs: RenderInputs) -> Rendered:
             total_before,
             hidden_before,
             busy_growth,
+            elapsed,
             quantities,
         )
         quantities["usage_source"] = (
             "cpuacct.usage_all (v1, per CPU)" if by_cpu_now is not None else "cpu.stat (v2, totals)"
         )
         quantities["container_user_ticks"], quantities["container_system_ticks"] = total_now
+        # The CPU's time not claimed by the container is idle (upstream: idle + busy - used).
         idle_growth = [
-            growth[_IDLE] + max(0, busy - user - system)
-            for growth, busy, user, system in zip(
-                host_growth, busy_growth, user_growth, system_growth, strict=True
-            )
+            max(0, time - user - system)
+            for time, user, system in zip(elapsed, user_growth, system_growth, strict=True)
         ]
         if starts_at_zero:
             idle_growth = _remove_partial_cpu(visible, host_growth, idle_growth, quantities)
@@ -405,32 +409,58 @@ def _container_growth(
     total_before: tuple[int, int] | None,
     hidden_before: tuple[int, int] | None,
     busy_growth: Sequence[int],
+    elapsed: Sequence[int],
     quantities: dict[str, object],
 ) -> tuple[list[int], list[int]]:
     """The container's user and system growth on each shown CPU (theory, v1 and v2)."""
+    count = len(busy_growth)
     if by_cpu_now is None or by_cpu_before is None:
         # v2: only totals are known; all of the growth is spread by host busy growth.
         before = total_before if total_before is not None else total_now
-        user = distribute(max(0, total_now[0] - before[0]), busy_growth)
-        system = distribute(max(0, total_now[1] - before[1]), busy_growth)
-        return user, system
-    user = [
-        max(0, now[0] - before[0]) for now, before in zip(by_cpu_now, by_cpu_before, strict=True)
-    ]
-    system = [
-        max(0, now[1] - before[1]) for now, before in zip(by_cpu_now, by_cpu_before, strict=True)
-    ]
-    if hidden_before is not None:
-        hidden_user = total_now[0] - sum(pair[0] for pair in by_cpu_now)
-        hidden_system = total_now[1] - sum(pair[1] for pair in by_cpu_now)
-        folded_user = max(0, hidden_user - hidden_before[0])
-        folded_system = max(0, hidden_system - hidden_before[1])
-        quantities["folded_user"], quantities["folded_system"] = folded_user, folded_system
-        for index, share in enumerate(distribute(folded_user, busy_growth)):
-            user[index] += share
-        for index, share in enumerate(distribute(folded_system, busy_growth)):
-            system[index] += share
+        user, system = [0] * count, [0] * count
+        spread_user = max(0, total_now[0] - before[0])
+        spread_system = max(0, total_now[1] - before[1])
+    else:
+        pairs = list(zip(by_cpu_now, by_cpu_before, strict=True))
+        user = [max(0, now[0] - before[0]) for now, before in pairs]
+        system = [max(0, now[1] - before[1]) for now, before in pairs]
+        spread_user = spread_system = 0
+        if hidden_before is not None:
+            hidden_user = total_now[0] - sum(pair[0] for pair in by_cpu_now)
+            hidden_system = total_now[1] - sum(pair[1] for pair in by_cpu_now)
+            spread_user = max(0, hidden_user - hidden_before[0])
+            spread_system = max(0, hidden_system - hidden_before[1])
+            quantities["folded_user"], quantities["folded_system"] = spread_user, spread_system
+    for amount, target in ((spread_user, user), (spread_system, system)):
+        room = [
+            max(0, time - own_user - own_system)
+            for time, own_user, own_system in zip(elapsed, user, system, strict=True)
+        ]
+        for index, share in enumerate(spread(amount, busy_growth, room)):
+            target[index] += share
     return user, system
+
+
+def spread(amount: int, weights: Sequence[int], room: Sequence[int]) -> list[int]:
+    """``distribute`` that fills no entry beyond its ``room`` (a CPU's unclaimed time) while
+    others have some left: what overflows is handed again to the entries with room left.
+    Anything beyond the total room (inputs that disagree) is still spread by ``weights``:
+    the shares always sum to ``amount``."""
+    shares = [0] * len(weights)
+    remaining = amount
+    active = [index for index, space in enumerate(room) if space > 0]
+    # Each pass either hands out everything that fits or fills at least one entry.
+    while remaining > 0 and active:
+        space = [room[index] - shares[index] for index in active]
+        offered = distribute(min(remaining, sum(space)), [weights[index] for index in active])
+        for index, share, free in zip(active, offered, space, strict=True):
+            taken = min(share, free)
+            shares[index] += taken
+            remaining -= taken
+        active = [index for index in active if shares[index] < room[index]]
+    for index, share in enumerate(distribute(remaining, weights)):
+        shares[index] += share
+    return shares
 
 
 def _remove_partial_cpu(

@@ -3,7 +3,7 @@
 Every expected number below is worked out by hand from the formulas in the module docs of
 ``lxcfs_model.render.stat`` (ticks = ns * CLK_TCK // 10**9, CLK_TCK 100 unless said):
 busy = user+nice+system+iowait+irq+softirq+steal+guest+guest_nice of the host line,
-idle = host idle + max(0, host busy - container user - container system).
+idle = max(0, host idle + host busy - container user - container system).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import attrs
 
 from lxcfs_model.history import ContainerHistory, StatHistory
 from lxcfs_model.render import stat
-from lxcfs_model.render.stat import distribute
+from lxcfs_model.render.stat import distribute, spread
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import (
     CgroupView,
@@ -143,19 +143,21 @@ def test_v2_totals_are_spread_by_host_busy_time() -> None:
     ]
 
 
-def test_container_busier_than_the_host_line_keeps_host_idle() -> None:
-    """Usage above host busy (171) leaves idle at the host's 1000 (upstream's clamp)."""
-    usage = _v1({0: (5.0, 0.0)})
-    rendered = stat.render(_inputs(HOST_2, usage, cpuset=frozenset({0})))
-    assert _cpu_lines(rendered)[1] == "cpu0 500 0 0 1000" + ZEROS
+def test_container_busier_than_the_host_busy_time_is_taken_from_idle() -> None:
+    """Usage 500 above host busy 171: idle = max(0, 1000 + 171 - 500) = 671 (upstream would
+    keep 1000); usage above busy + idle leaves idle 0, never negative."""
+    rendered = stat.render(_inputs(HOST_2, _v1({0: (5.0, 0.0)}), cpuset=frozenset({0})))
+    assert _cpu_lines(rendered)[1] == "cpu0 500 0 0 671" + ZEROS
+    rendered = stat.render(_inputs(HOST_2, _v1({0: (20.0, 0.0)}), cpuset=frozenset({0})))
+    assert _cpu_lines(rendered)[1] == "cpu0 2000 0 0 0" + ZEROS
 
 
 def test_ticks_follow_clk_tck() -> None:
     """At CLK_TCK 250, 1.5 s is 375 ticks and 0.25 s is 62 (62.5 truncated)."""
     usage = _v1({1: (1.5, 0.25)})
     rendered = stat.render(_inputs(HOST_2, usage, cpuset=frozenset({1}), clk_tck=250))
-    # idle = 2000 + (332 - 437 < 0 -> 0) = 2000
-    assert _cpu_lines(rendered)[1] == "cpu0 375 0 62 2000" + ZEROS
+    # idle = 2000 + 332 - 437 = 1895
+    assert _cpu_lines(rendered)[1] == "cpu0 375 0 62 1895" + ZEROS
 
 
 # ------------------------------------------------------------- quota 1.5 CPUs on 4 CPUs
@@ -392,3 +394,35 @@ def test_quantities_fill_the_provenance_table() -> None:
         assert rule is not None
         assert "?" not in rule.describe(rendered.quantities)
     assert attrs.has(type(rendered))
+
+
+def test_spread_fills_each_cpu_only_up_to_its_room() -> None:
+    """Overflow goes to CPUs with room left; beyond all room it is still handed out.
+
+    10 by 1:1 into rooms 2, 100: 5/5 offered, cpu0 takes 2, the 3 left go to cpu1 -> 2, 8.
+    10 by 1:1 into rooms 2, 3: 2 and 3 fit, the 5 left are spread 3, 2 -> 5, 5.
+    7 by 0:0:5 into rooms 10, 10, 1: cpu2 takes 1, the 6 left go 3, 3 (zero weights equal).
+    """
+    assert spread(10, [1, 1], [2, 100]) == [2, 8]
+    assert spread(10, [1, 1], [2, 3]) == [5, 5]
+    assert spread(7, [0, 0, 5], [10, 10, 1]) == [3, 3, 1]
+
+
+def test_folded_time_overflows_from_a_full_cpu_to_one_with_room() -> None:
+    """Quota 2 CPUs of 4, second read: host cpu0 +100 busy (full), cpu1 +100 idle; the
+    container's +1.5 s user on hidden cpu2 goes by busy growth 100 : 0 to cpu0, which has
+    room 100, and the other 50 to cpu1: user 100, 50; idle 0 and 100 - 50 = 50."""
+    host = {n: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0) for n in range(4)}
+    later = dict(host)
+    later[0] = (100, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    later[1] = (0, 0, 0, 100, 0, 0, 0, 0, 0, 0)
+    first = stat.render(_inputs(host, _v1({2: (0.0, 0.0)}), quota_us=200_000, enable_cfs=True))
+    second = stat.render(
+        _inputs(later, _v1({2: (1.5, 0.0)}), quota_us=200_000, enable_cfs=True,
+                history=first.history)
+    )  # fmt: skip
+    assert _cpu_lines(second) == [
+        "cpu  150 0 0 50" + ZEROS,
+        "cpu0 100 0 0 0" + ZEROS,
+        "cpu1 50 0 0 50" + ZEROS,
+    ]
