@@ -10,7 +10,11 @@ Rules:
 3. /proc/stat history is keyed by the container's cpuset, cpu and cpuacct cgroup paths and
    updated under that key's lock (``state.KeyedStore``); load averages belong to the
    sampler, keyed by the cpu cgroup path.
-4. The sys cpu directory map (container ``cpuK`` -> host ``cpuH``) is what every lookup
+4. Virtualization can be switched off and on (SIGUSR2, like lxcfs): while off every caller
+   is served the empty view, i.e. the host's files. ``reload`` (SIGUSR1) re-discovers the
+   cgroup layout, forgets the caller cache and switches virtualization back on; histories
+   and load averages survive it (upstream loses them).
+5. The sys cpu directory map (container ``cpuK`` -> host ``cpuH``) is what every lookup
    below /sys/devices/system/cpu needs; it is remembered per container for
    ``CPU_MAP_SECONDS``, the kernel's own entry/attr timeout, so nothing is staler than the
    kernel's dentry cache already makes it.
@@ -70,6 +74,7 @@ class ContainerContent:
     ) -> None:
         self.reader = reader
         self.options = options
+        self.virtualize = True
         self.callers = CallerResolver(reader)
         self.sampler = sampler
         self.stat_histories: KeyedStore[StatKey, StatHistory] = KeyedStore()
@@ -81,8 +86,8 @@ class ContainerContent:
 
     def container(self, pid: int) -> Container | None:
         """The caller's container, or None when it cannot be resolved (rule 2)."""
-        if pid <= 0:
-            return None  # a request the kernel makes on its own behalf
+        if pid <= 0 or not self.virtualize:
+            return None  # a request the kernel makes on its own behalf, or rule 4
         try:
             return self.callers.resolve(pid)
         except LxcfsModelError as error:
@@ -138,7 +143,7 @@ class ContainerContent:
     # ----------------------------------------------------------------------- sys cpu
 
     def cpu_directory(self, pid: int) -> Mapping[str, str]:
-        """Container ``cpuK`` -> host ``cpuH`` for the CPUs ``pid`` sees (rule 4)."""
+        """Container ``cpuK`` -> host ``cpuH`` for the CPUs ``pid`` sees (rule 5)."""
         container = self.container(pid)
         key: Hashable = (
             None
@@ -171,6 +176,22 @@ class ContainerContent:
         return mapping
 
     # -------------------------------------------------------------------- housekeeping
+
+    def toggle_virtualization(self) -> bool:
+        """Switch virtualization off or on (rule 4); returns the new state."""
+        self.virtualize = not self.virtualize
+        with self._cpu_maps_lock:
+            self._cpu_maps.clear()
+        return self.virtualize
+
+    def reload(self) -> None:
+        """Re-read the cgroup layout and start the caller cache afresh (rule 4)."""
+        reader = type(self.reader)(self.reader.root)
+        self.reader = reader
+        self.callers = CallerResolver(reader)
+        with self._cpu_maps_lock:
+            self._cpu_maps.clear()
+        self.virtualize = True
 
     def cgroup_exists(self, controller: str, path: str | None) -> bool:
         """Whether ``path`` still exists in ``controller``'s hierarchy (None: nothing to

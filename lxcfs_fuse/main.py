@@ -7,8 +7,11 @@ and serve in the foreground until SIGTERM/SIGINT/SIGHUP or ``umount`` -> stop ho
 
 Signals: libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (leave the loop, unmount).
 They must reach the thread blocked in libfuse's loop, so the housekeeping thread blocks them.
-SIGUSR1 (lxcfs's live reload) and SIGUSR2 (virtualization toggle) are not supported: there
-is no separate library to reload; a restart loses only the history.
+SIGUSR1 and SIGUSR2 are blocked in every thread and taken by the housekeeping thread with
+``sigtimedwait`` (a Python signal handler would never run: the main thread stays inside
+libfuse): SIGUSR2 toggles virtualization (host files while off), SIGUSR1 reloads (re-reads
+the cgroup layout, forgets the caller cache, virtualization on), as ``systemctl reload`` and
+lxcfs expect. There is no separate library to swap: upgrading means a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from lxcfs_fuse import fuse_api, mountpoint
@@ -42,6 +46,8 @@ log = logging.getLogger("lxcfs_fuse")
 SAMPLE_SECONDS = 5.0
 PRUNE_SECONDS = 30.0
 _LIBFUSE_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_OUR_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2}
+_POLL_SECONDS = 0.5
 
 
 class Housekeeping(threading.Thread):
@@ -54,18 +60,32 @@ class Housekeeping(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _LIBFUSE_SIGNALS)
-        since_prune = 0.0
-        while not self._stopping.wait(SAMPLE_SECONDS):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LIBFUSE_SIGNALS | _OUR_SIGNALS)
+        next_sample = time.monotonic() + SAMPLE_SECONDS
+        next_prune = time.monotonic() + PRUNE_SECONDS
+        while not self._stopping.is_set():
             try:
-                if self._content.sampler is not None:
-                    self._content.sampler.sample_once()
-                since_prune += SAMPLE_SECONDS
-                if since_prune >= PRUNE_SECONDS:
-                    since_prune = 0.0
+                received = signal.sigtimedwait(_OUR_SIGNALS, _POLL_SECONDS)
+                if received is not None:
+                    self._signalled(received.si_signo)
+                now = time.monotonic()
+                if now >= next_sample:
+                    next_sample = now + SAMPLE_SECONDS
+                    if self._content.sampler is not None:
+                        self._content.sampler.sample_once()
+                if now >= next_prune:
+                    next_prune = now + PRUNE_SECONDS
                     self._content.prune()
             except BaseException as error:  # the thread must outlive one bad pass
                 log.error("housekeeping pass failed: %s: %s", type(error).__name__, error)
+
+    def _signalled(self, number: int) -> None:
+        if number == signal.SIGUSR2:
+            state = self._content.toggle_virtualization()
+            log.info("SIGUSR2: switched into %svirtualization mode", "" if state else "non-")
+        elif number == signal.SIGUSR1:
+            self._content.reload()
+            log.info("SIGUSR1: reloaded (cgroup layout re-read, virtualization on)")
 
     def stop(self) -> None:
         self._stopping.set()
@@ -88,6 +108,10 @@ def build_content(options: DaemonOptions, root: str = "/") -> ContainerContent:
 
 def serve(options: DaemonOptions) -> int:
     """Everything after option parsing; returns the exit status."""
+    # Blocked before anything else (a reload signal must never kill the daemon) and before
+    # any thread starts, so every thread inherits the mask and only the housekeeping
+    # thread's sigtimedwait takes them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _OUR_SIGNALS)
     try:
         pidfile = PidFile(options.pidfile)
     except PidFileLocked as error:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
-from tests.system.harness import CgroupSet, container_cgroups
+from tests.system.harness import CgroupSet, container_cgroups, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -148,3 +149,27 @@ def test_loadavg_counts_the_containers_tasks(cfs_daemon: Daemon, cgroups: Cgroup
     running, total, last = int(match[4]), int(match[5]), int(match[6])
     assert total == 2 and 0 <= running <= total  # unshare + the probe, one thread each
     assert last >= probe.pid
+
+
+def test_sigusr2_toggles_and_sigusr1_restores_virtualization() -> None:
+    """SIGUSR2 switches to host files and back; SIGUSR1 (reload) switches virtualization on;
+    neither ends the daemon."""
+    with lxcfs_fuse_mount(()) as daemon, container_cgroups() as cgroups:
+        cgroups.set_memory_limit(256 << 20)
+        probe = cgroups.start_probe()
+
+        def mem_total() -> int:
+            text = probe.read_files(daemon.path, ["proc/meminfo"])["proc/meminfo"]
+            return _meminfo_kb(text)["MemTotal"]
+
+        assert mem_total() == 262144
+        daemon.process.send_signal(signal.SIGUSR2)
+        assert wait_until(lambda: mem_total() == _host_kb("MemTotal"))
+        daemon.process.send_signal(signal.SIGUSR1)
+        assert wait_until(lambda: mem_total() == 262144)
+        daemon.process.send_signal(signal.SIGUSR2)
+        assert wait_until(lambda: mem_total() == _host_kb("MemTotal"))
+        daemon.process.send_signal(signal.SIGUSR2)
+        assert wait_until(lambda: mem_total() == 262144)
+        assert daemon.process.poll() is None
+        assert "switched into non-virtualization mode" in daemon.log()
