@@ -29,7 +29,8 @@ _skip_without_unshare = pytest.mark.skipif(
 
 def needs_unshare(test: Callable[..., None]) -> Callable[..., None]:
     """Mark a test as needing root (marker) and skip it where unshare cannot run."""
-    return pytest.mark.root(_skip_without_unshare(test))
+    marked: Callable[..., None] = pytest.mark.root(_skip_without_unshare(test))
+    return marked
 
 
 CPU_DIR = "sys/devices/system/cpu"
