@@ -245,3 +245,31 @@ def test_registered_cli_reports_errors_in_one_line() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.startswith("lxcfs-render: error:") and result.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------- docs stay truthful
+
+DEPLOY_DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+
+
+def doc_block_after(prompt: str) -> list[str]:
+    """The output lines shown in docs/deploy.md after the shell line ``$ <prompt>``."""
+    lines = DEPLOY_DOC.read_text().splitlines()
+    start = lines.index(f"$ {prompt}") + 1
+    block = []
+    for line in lines[start:]:
+        if line.startswith(("$ ", "```")) or not line:
+            break
+        block.append(line)
+    return block
+
+
+def test_deploy_doc_shows_the_real_docker_args_output() -> None:
+    """The docker-args example in docs/deploy.md is exactly what the command prints."""
+    assert doc_block_after("lxcfs-render docker-args") == invoke("docker-args").splitlines()
+
+
+def test_deploy_doc_shows_the_real_env_output() -> None:
+    """The env example in docs/deploy.md is the output for v1-nested's container init 4242."""
+    shown = doc_block_after("lxcfs-render env --pid 4242")
+    assert shown == invoke("env", "--root", str(V1), "--pid", "4242").splitlines()
