@@ -52,6 +52,7 @@ def run_scenario(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
             "WORK": str(tmp_path),
             "HOOK": str(DEPLOY / "lxc" / "lxc.mount.hook"),
             "REMOUNT": f"{sys.executable} {DEPLOY / 'lxcfs-remount'}",
+            "PYTHON": sys.executable,
         },
         capture_output=True,
         text=True,
@@ -128,3 +129,28 @@ echo "AFTER $(nsenter -t $CONTAINER -m head -n 1 "$R/proc/meminfo" 2>&1)"
     assert "Transport endpoint is not connected" in lines["STALE"]
     assert f"{rootfs}/proc/meminfo: re-bound to the live mount" in result.stdout
     assert lines["AFTER"].startswith("AFTER MemTotal:")
+
+
+def test_docker_args_sources_exist_on_a_real_mount(tmp_path: Path) -> None:
+    """Every -v source docker-args prints for a live mount exists, as a file for /proc paths
+    and as a directory for the cpu directory: docker run would find them all."""
+    (tmp_path / "mnt").mkdir()
+    result = run_scenario(
+        tmp_path,
+        r"""
+start_daemon "$WORK/mnt" d1
+trap 'kill $DAEMON 2>/dev/null || true' EXIT
+"$PYTHON" -c 'import sys; from lxcfs_cli.deploy import docker_volume_specs as d
+print("\n".join(d(sys.argv[1])))' "$WORK/mnt" |
+while IFS=: read -r source target mode; do
+    if [ -d "$source" ]; then kind=dir; elif [ -f "$source" ]; then kind=file; else kind=missing; fi
+    echo "SPEC $target $kind $mode"
+done
+""",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    specs = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("SPEC ")]
+    assert len(specs) == 9
+    for target, kind, mode in specs:
+        assert mode == "rw"
+        assert kind == ("dir" if target == "/sys/devices/system/cpu" else "file"), target
