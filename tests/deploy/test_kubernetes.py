@@ -165,3 +165,14 @@ def test_schema_check_can_fail() -> None:
     document["spec"]["template"]["spec"]["hostPid"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(document, "1.30", strict=True)
+
+
+def test_daemonset_command_line_is_one_lxcfs_fuse_accepts() -> None:
+    """The lxcfs-fuse arguments of the start-up script parse: --enable-cfs on, the mount."""
+    from lxcfs_fuse.options import DaemonOptions, parse_args
+
+    (exec_line,) = [line for line in startup_script().splitlines() if "exec nsenter" in line]
+    arguments = exec_line.split("lxcfs-fuse", 1)[1].replace('"$LXCFS_MOUNT"', MOUNT).split()
+    parsed = parse_args(arguments)
+    assert isinstance(parsed, DaemonOptions)
+    assert parsed.mountpoint == MOUNT and parsed.render.enable_cfs

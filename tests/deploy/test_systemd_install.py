@@ -132,3 +132,14 @@ def test_systemd_analyze_verify_would_catch_a_typo(tmp_path: Path) -> None:
     unit.write_text(unit.read_text().replace("KillMode=", "KillMod="))
     result = verify(unit)
     assert "Unknown key" in result.stdout + result.stderr
+
+
+def test_unit_command_line_is_one_lxcfs_fuse_accepts() -> None:
+    """The daemon's own parser takes ExecStart's arguments: mount point /var/lib/lxcfs,
+    foreground, default render options."""
+    from lxcfs_fuse.options import DaemonOptions, parse_args
+
+    (exec_start,) = parse_unit(UNIT.read_text())["Service"]["ExecStart"]
+    parsed = parse_args(exec_start.split()[1:])
+    assert isinstance(parsed, DaemonOptions)
+    assert parsed.mountpoint == "/var/lib/lxcfs" and parsed.foreground
