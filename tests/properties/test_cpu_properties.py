@@ -11,6 +11,7 @@ from lxcfs_model import files
 from lxcfs_model.cpuset import format_cpuset, parse_cpuset
 from lxcfs_model.render import cpuinfo, stat, sys_cpu
 from lxcfs_model.rendering import Rendered, RenderInputs
+from lxcfs_model.snapshot import Snapshot, snapshot_from_json, snapshot_to_json
 from lxcfs_model.visible import visible_cpus
 
 MANY_CPUS = st.integers(1, 64)
@@ -179,3 +180,15 @@ def test_512_cpu_hosts_render_whole(inputs: RenderInputs) -> None:
     assert len(rows) == count
     assert cpuinfo.render(inputs).text.count("processor\t: ") == count
     assert files.render(_SYS + "online", inputs).text == format_cpuset(range(count)) + "\n"
+
+
+@given(cpu_read_sequences(reads=st.just(2)))
+def test_stat_history_survives_a_json_snapshot(sequence: list[RenderInputs]) -> None:
+    """The history a read returns, saved as JSON and loaded back, renders the next read
+    exactly like the live value (the daemon can keep it across a reload)."""
+    first, second = sequence
+    history = stat.render(first).history
+    live = RenderInputs(view=second.view, host=second.host, options=second.options, history=history)
+    loaded = snapshot_from_json(snapshot_to_json(Snapshot.of(live))).inputs()
+    assert loaded.history == history
+    assert stat.render(loaded).text == stat.render(live).text

@@ -426,3 +426,18 @@ def test_folded_time_overflows_from_a_full_cpu_to_one_with_room() -> None:
         "cpu0 100 0 0 0" + ZEROS,
         "cpu1 50 0 0 50" + ZEROS,
     ]
+
+
+def test_malformed_host_cpu_lines_are_left_out_and_other_lines_pass() -> None:
+    """A cpuN line with a non-number is no host line (its CPU shows zeros); a line that
+    only starts with "cpu" (cpufreq) is passthrough text like any other."""
+    host = HostSnapshot(
+        meminfo="", cpuinfo="", uptime="", loadavg="", diskstats="", swaps="", online="0-1\n",
+        stat="cpu  1 1 1 1 1 1 1 1 1 1\ncpu0 1 x 1 1 1 1 1 1 1 1\ncpu1 2 2 2 2 2 2 2 2 2 2\n"
+        "cpufreq 7\nctxt 5\n",
+    )  # fmt: skip
+    rendered = stat.render(RenderInputs(view=CgroupView(), host=host))
+    assert rendered.text == (
+        "cpu  2 2 2 2 2 2 2 2 2 2\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 2 2 2 2 2 2 2 2 2 2\n"
+        "cpufreq 7\nctxt 5\n"
+    )
