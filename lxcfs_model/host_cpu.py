@@ -100,6 +100,8 @@ def parse_cpuinfo(text: str) -> CpuinfoLayout:
     blocks: dict[int, list[str]] = {}
     current: list[str] | None = None
     for line in lines:
+        if line.startswith("# processors"):
+            continue  # upstream drops these on every architecture
         match = _PROCESSOR_LINE.match(line)
         if match:
             cpu = int(match.group(1))

@@ -162,3 +162,10 @@ def test_provenance_names_the_processor_lines() -> None:
     rule = cpuinfo.PROVENANCE.rule_for("processor")
     assert rule is not None
     assert "1 CPUs: host CPUs 1" in rule.describe(rendered.quantities)
+
+
+def test_processor_count_lines_are_dropped_on_any_architecture() -> None:
+    """A `# processors:` line inside a block is left out, as upstream does everywhere."""
+    text = "processor\t: 0\n# processors: 2\nmodel name\t: X\n\n"
+    rendered = cpuinfo.render(_inputs(text, "0\n"))
+    assert rendered.text == "processor\t: 0\nmodel name\t: X\n\n"
