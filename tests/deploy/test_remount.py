@@ -147,7 +147,9 @@ def test_remount_replaces_stale_binds_with_the_live_mount(
     mount, while files that were never bound from LXCFS stay the container's own."""
     pid, rootfs, old = container
     assert read_in_namespace(pid, rootfs / "proc" / "meminfo") == "old\n"
-    result = run_helper(tmp_path, pid)
+    # The stand-in "old connection" still answers, so only --replace-live takes it over (the
+    # dead-connection path is tested against real FUSE mounts in test_real_mount.py).
+    result = run_helper(tmp_path, pid, "--replace-live")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"pid {pid}: {rootfs}/proc/meminfo: re-bound to the live mount" in result.stdout
     assert read_in_namespace(pid, rootfs / "proc" / "meminfo") == "new\n"
@@ -162,7 +164,7 @@ def test_remount_replaces_stale_binds_with_the_live_mount(
 def test_remount_dry_run_changes_nothing(container: tuple[int, Path, Path], tmp_path: Path) -> None:
     """--dry-run names the stale mount and leaves it in place."""
     pid, rootfs, _ = container
-    result = run_helper(tmp_path, pid, "--dry-run")
+    result = run_helper(tmp_path, pid, "--dry-run", "--replace-live")
     assert result.returncode == 0, result.stderr
     assert f"would re-bind {rootfs}/proc/meminfo" in result.stdout
     assert read_in_namespace(pid, rootfs / "proc" / "meminfo") == "old\n"
@@ -194,3 +196,18 @@ def test_remount_wait_gives_up_on_a_dead_mount(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "did not come up" in result.stderr
+
+
+@pytest.mark.root
+@needs_namespaces
+def test_remount_leaves_a_mount_another_daemon_serves_alone(
+    container: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    """Without --replace-live a foreign LXCFS mount that still answers is not touched."""
+    pid, rootfs, _ = container
+    result = run_helper(tmp_path, pid)
+    assert result.returncode == 0, result.stderr
+    assert f"{rootfs}/proc/meminfo: left alone, another LXCFS daemon still serves it" in (
+        result.stdout
+    )
+    assert read_in_namespace(pid, rootfs / "proc" / "meminfo") == "old\n"
