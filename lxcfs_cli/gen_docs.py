@@ -53,12 +53,16 @@ def _file_page(spec: FileSpec) -> str:
         out += [_sentence(table.summary), ""]
     if table.rules:
         out += ["## Lines", "", "| line | read from | value |", "|---|---|---|"]
-        out += [_rule_row(rule) for rule in table.rules]
+        file_name = spec.path.rsplit("/", 1)[-1]
+        out += [_rule_row(rule, file_name) for rule in table.rules]
         out.append("")
         if any(_is_family(rule) for rule in table.rules):
             out += ["A label ending in `N` stands for any number: `cpuN` is `cpu0`, `cpu1`...", ""]
         out += ["Names in ‹angle quotes› are the values `--explain` prints for one container.", ""]
-    out += ["## Other lines", "", _sentence(table.passthrough or DEFAULT_PASSTHROUGH), ""]
+    keyless = {"N", spec.path.rsplit("/", 1)[-1]}
+    if table.passthrough or not any(rule.label in keyless for rule in table.rules):
+        # A file whose lines are all numbers (uptime, online) has no other lines to explain.
+        out += ["## Other lines", "", _sentence(table.passthrough or DEFAULT_PASSTHROUGH), ""]
     if table.fallback:
         out += ["## When the file is not virtualized", "", _sentence(table.fallback), ""]
     return "\n".join(out)
@@ -82,13 +86,23 @@ def _index_page() -> str:
     return "\n".join(out)
 
 
-def _rule_row(rule: LineRule) -> str:
+def _rule_row(rule: LineRule, file_name: str) -> str:
     sources = ", ".join(f"`{source}`" for source in rule.sources) or "-"
-    return f"| `{rule.label}` | {_cell(sources)} | {_cell(_placeholders(rule.formula))} |"
+    label = _label(rule.label, file_name)
+    return f"| {label} | {_cell(sources)} | {_cell(_placeholders(rule.formula))} |"
+
+
+def _label(label: str, file_name: str) -> str:
+    # Lines without a key of their own (see lxcfs_model.explain): say what they are.
+    if label == "N":
+        return "each line of numbers"
+    if label == file_name:
+        return "the value"
+    return f"`{label}`"
 
 
 def _is_family(rule: LineRule) -> bool:
-    return rule.label.endswith("N") and not rule.label.endswith("NN")
+    return len(rule.label) > 1 and rule.label.endswith("N") and not rule.label.endswith("NN")
 
 
 def _placeholders(formula: str) -> str:
@@ -103,6 +117,7 @@ def _cell(text: str) -> str:
 
 def _sentence(text: str) -> str:
     text = " ".join(text.split())
+    text = text[:1].upper() + text[1:]
     return text if text.endswith((".", ":", ")")) else text + "."
 
 
