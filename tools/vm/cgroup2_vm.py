@@ -311,7 +311,7 @@ def accelerator(requested: str) -> list[str]:
     """
     if requested == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
-    return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    return ["-accel", "tcg,thread=multi", "-cpu", "max,-la57"]
 
 
 def qemu_command(

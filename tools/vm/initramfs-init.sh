@@ -30,7 +30,7 @@ done
 mkdir -p /lower /rw /newroot
 # cache=loose: the export is read-only for the VM's lifetime, so caching file data and metadata
 # is safe and makes Python's thousands of imports over 9p fast enough under TCG.
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /lower \
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /lower \
     || fail "mount the host root over 9p"
 mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount the overlay's tmpfs"
 mkdir -p /rw/upper /rw/work
