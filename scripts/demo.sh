@@ -35,7 +35,15 @@ cleanup() {
     for ((i = ${#directories[@]} - 1; i >= 0; i--)); do
         rmdir "${directories[i]}" 2>/dev/null || true
     done
-    # === FUSE: unmount lxcfs-fuse here (section below) ===
+    # === FUSE: stop lxcfs-fuse (SIGTERM unmounts it), then remove its mount point.
+    if [[ -n ${fuse_pid:-} ]]; then
+        kill -TERM "$fuse_pid" 2>/dev/null || true
+        wait "$fuse_pid" 2>/dev/null || true
+    fi
+    if [[ -n ${fuse_dir:-} ]]; then
+        if mountpoint -q "$fuse_dir/mnt"; then umount -l "$fuse_dir/mnt" || true; fi
+        rm -rf "$fuse_dir"
+    fi
 }
 trap cleanup EXIT
 
@@ -104,10 +112,46 @@ echo "== Where MemTotal and the CPU list come from (--explain, first lines):"
 "$RENDER" meminfo --pid "$container_pid" --explain | head -12
 "$RENDER" online --pid "$container_pid" --explain
 
-# === FUSE: mount lxcfs-fuse and read through the mount (to be filled in by the FUSE
-# === engineer): start `.venv/bin/lxcfs-fuse <mountpoint>`, have the container process read
-# === <mountpoint>/proc/meminfo and cpuinfo, compare with the lxcfs-render output above,
-# === unmount in cleanup().
+# === FUSE: mount lxcfs-fuse and read through the mount. The daemon serves each reader
+# === its own container's files, so a reader placed in the container's cgroups (exactly the
+# === ones /proc/<pid>/cgroup names) reads the container's numbers. cleanup() unmounts.
+fuse_dir=$(mktemp -d /tmp/lxcfs_py_demo_fuse.XXXXXX)
+mkdir "$fuse_dir/mnt"
+.venv/bin/lxcfs-fuse --enable-cfs -p "$fuse_dir/lxcfs.pid" "$fuse_dir/mnt" 2>"$fuse_dir/log" &
+fuse_pid=$!
+for _ in $(seq 100); do
+    [[ -e $fuse_dir/mnt/proc/meminfo ]] && break
+    sleep 0.1
+done
+[[ -e $fuse_dir/mnt/proc/meminfo ]] || { cat "$fuse_dir/log" >&2; echo "demo: lxcfs-fuse did not mount" >&2; exit 1; }
+container_procs=()
+while IFS=: read -r _ controllers path; do
+    if [[ $layout == "cgroup v2" && -z $controllers ]]; then
+        container_procs+=("$CG$path/cgroup.procs")
+    elif [[ $layout == "cgroup v1" && ,$controllers, =~ ,(memory|cpuset|cpu|cpuacct), ]]; then
+        container_procs+=("$CG/$controllers$path/cgroup.procs")
+    fi
+done <"/proc/$container_pid/cgroup"
+in_container() {
+    # A shell that joins the container's cgroups, then runs the command (and exits with it).
+    sh -c 'for f; do [ "$f" = -- ] && break; echo $$ >"$f"; done
+           while [ "$1" != -- ]; do shift; done; shift; exec "$@"' \
+        sh "${container_procs[@]}" -- "$@"
+}
+
+echo
+echo "== lxcfs-fuse mounted on $fuse_dir/mnt; read by a process in the container's cgroups:"
+show in_container grep -E '^(MemTotal|MemFree|MemAvailable|SwapTotal):' "$fuse_dir/mnt/proc/meminfo"
+show in_container grep -c '^processor' "$fuse_dir/mnt/proc/cpuinfo"
+show in_container cat "$fuse_dir/mnt/sys/devices/system/cpu/online"
+show in_container ls "$fuse_dir/mnt/sys/devices/system/cpu" -I '[a-bd-z]*' -I 'cpu[a-z]*'
+echo
+echo "== The same mount, read by the host: the host's own numbers:"
+show grep -E '^MemTotal:' "$fuse_dir/mnt/proc/meminfo"
+show cat "$fuse_dir/mnt/sys/devices/system/cpu/online"
+kill -TERM "$fuse_pid" && wait "$fuse_pid" && fuse_pid=
+echo
+echo "== lxcfs-fuse stopped (SIGTERM): mount point unmounted: $(mountpoint -q "$fuse_dir/mnt" && echo no || echo yes)"
 
 echo
 echo "demo: done; removing the container's process and cgroups"
