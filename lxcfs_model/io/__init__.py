@@ -16,16 +16,22 @@ modules of this package):
   - for the FUSE adapter's pid cache: ``.pid_namespace_inode(pid)``,
     ``.process_start_ticks(pid)`` (a pid plus its start time names one process).
 
-Modules: ``layout`` (which hierarchies exist), ``reader`` (SystemReader, Container). The text
+- ``CachingReader(root="/", max_age=0.010)``: the same answers, host snapshot and views
+  shared between requests for at most ``max_age`` seconds (what the daemon uses).
+
+Modules: ``layout`` (which hierarchies exist), ``reader`` (SystemReader, Container),
+``cached`` (CachingReader). The text
 parsers are pure and live in ``lxcfs_model.cgroup_parsers``.
 """
 
 from __future__ import annotations
 
+from lxcfs_model.io.cached import CachingReader
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
 from lxcfs_model.io.reader import Container, SystemReader, prune_init_scope
 
 __all__ = [
+    "CachingReader",
     "CgroupLayout",
     "Container",
     "Hierarchy",

@@ -10,8 +10,9 @@ Rules:
    *request*: a cgroup or process that does not exist or vanished while being read
    (``NoSuchCgroup``/``NoSuchProcess``), an unreadable root (``LxcfsModelError``).
 3. No caching and no fork: each call reads what it needs (a view is ~30 small reads, about
-   2 ms). The FUSE adapter caches pid -> Container, validated with ``process_start_ticks``
-   and ``pid_namespace_inode``. A reader holds no mutable state after construction, so one
+   2 ms). ``CachingReader`` (``cached.py``) shares results between requests for a few ms;
+   the FUSE adapter caches pid -> Container, validated with ``process_start_ticks`` and
+   ``pid_namespace_inode``. A reader holds no mutable state after construction, so one
    instance may serve many threads.
 
 Theory: ``resolve_pid`` answers spec section 2 (whose cgroups a caller sees) as a
@@ -63,6 +64,28 @@ UNIFIED = ""
 FIXTURE_CLK_TCK = 100
 
 _INIT_SCOPE = "/init.scope"
+
+
+_READ_CHUNK = 1 << 16
+
+
+def read_text(path: str) -> str:
+    """The whole file as text, like ``open(path, encoding="utf-8", errors="replace").read()``
+    (universal newlines included) at a third of the cost: plain descriptor reads to EOF, no
+    file object. The daemon's hottest call (tens of small files a render). Raises what
+    ``os.open``/``os.read`` raise."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts = []
+        while chunk := os.read(descriptor, _READ_CHUNK):
+            parts.append(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(parts)
+    text = data.decode("utf-8", errors="replace")
+    if "\r" in text:  # what universal-newline mode would have done
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def prune_init_scope(path: str) -> str:
@@ -141,8 +164,7 @@ class _ViewReader:
         ``ParseError`` (with the file name) if unreadable for another reason."""
         location = self.reader.path(hierarchy.directory, path.lstrip("/"), file)
         try:
-            with open(location, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
+            return read_text(location)
         except FileNotFoundError:
             if not os.path.isdir(os.path.dirname(location)):
                 raise NoSuchCgroup(
@@ -620,8 +642,7 @@ class SystemReader:
 
     def _host_text(self, relative: str, *, required: bool) -> str | None:
         try:
-            with open(self.path(relative), encoding="utf-8", errors="replace") as handle:
-                return handle.read()
+            return read_text(self.path(relative))
         except OSError as error:
             if required:
                 raise LxcfsModelError(
@@ -667,8 +688,7 @@ class SystemReader:
 
     def _proc_text(self, pid: int, name: str) -> str:
         try:
-            with open(self.path("proc", str(pid), name), encoding="utf-8", errors="replace") as f:
-                return f.read()
+            return read_text(self.path("proc", str(pid), name))
         except (FileNotFoundError, ProcessLookupError):
             raise NoSuchProcess(f"process {pid} does not exist") from None
         except OSError as error:

@@ -232,18 +232,16 @@ def test_layout_comounted_cpu_cpuacct(tmp_path: Path) -> None:
 
 def _vanish_on_open(monkeypatch: pytest.MonkeyPatch, trigger: str, remove: Path) -> None:
     """Make the reader's first open of a file ending in ``trigger`` find ``remove`` gone."""
-    import builtins
-
     from lxcfs_model.io import reader as reader_module
 
-    real_open = builtins.open
+    real_read_text = reader_module.read_text
 
-    def open_after_removal(file: str, *args: object, **kwargs: object) -> object:
+    def read_after_removal(file: str) -> str:
         if str(file).endswith(trigger) and remove.exists():
             shutil.rmtree(remove)
-        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+        return real_read_text(file)
 
-    monkeypatch.setattr(reader_module, "open", open_after_removal, raising=False)
+    monkeypatch.setattr(reader_module, "read_text", read_after_removal)
 
 
 def test_cgroup_vanishing_mid_read(v1_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

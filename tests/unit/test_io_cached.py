@@ -1,0 +1,122 @@
+"""CachingReader: the same values as SystemReader, shared for at most max_age, bounded."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import attrs
+import pytest
+
+from lxcfs_model.errors import NoSuchProcess
+from lxcfs_model.io import CachingReader, SystemReader
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+C1_MEMORY = "sys/fs/cgroup/memory/lxc/c1"
+
+
+class FakeClock:
+    """A monotonic clock the test advances by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A private copy of the v1-nested fixture tree (tests change its files)."""
+    copy = tmp_path / "v1"
+    shutil.copytree(FIXTURES / "v1-nested", copy, symlinks=True)
+    return copy
+
+
+def _set_usage(tree: Path, value: int) -> None:
+    (tree / C1_MEMORY / "memory.usage_in_bytes").write_text(f"{value}\n")
+
+
+def test_same_values_as_the_uncached_reader(tree: Path) -> None:
+    """A cold CachingReader returns exactly what SystemReader reads."""
+    cached, plain = CachingReader(str(tree)), SystemReader(str(tree))
+    container = plain.resolve_pid(4242)
+    assert cached.view_for_container(container) == plain.view_for_container(container)
+    assert cached.host_snapshot() == plain.host_snapshot()
+
+
+def test_view_shared_within_max_age_then_reread(tree: Path) -> None:
+    """A cgroup value changed in place shows once max_age has passed, not before."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    _set_usage(tree, 1000)
+    first = reader.view_for_container(container)
+    assert first.memory is not None and first.memory.usage == 1000
+    _set_usage(tree, 2000)
+    clock.now += 0.009
+    assert reader.view_for_container(container) is first
+    clock.now += 0.001
+    later = reader.view_for_container(container)
+    assert later.memory is not None and later.memory.usage == 2000
+
+
+def test_moved_container_is_read_at_once(tree: Path) -> None:
+    """Another cgroup path is another key: a container that moved is never served the old
+    cgroup's values."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=10.0, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    in_c1 = reader.view_for_container(container)
+    moved = attrs.evolve(container, cgroup_paths={**container.cgroup_paths, "memory": "/lxc"})
+    in_parent = reader.view_for_container(moved)
+    assert in_c1.memory is not None and in_parent.memory is not None
+    assert (in_c1.memory.path, in_parent.memory.path) == ("/lxc/c1", "/lxc")
+
+
+def test_host_snapshot_shared_within_max_age(tree: Path) -> None:
+    """The host snapshot is one object within max_age and re-read after it."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    first = reader.host_snapshot()
+    (tree / "proc/loadavg").write_text("9.99 9.99 9.99 1/1 1\n")
+    assert reader.host_snapshot() is first
+    clock.now += 0.01
+    assert reader.host_snapshot().loadavg == "9.99 9.99 9.99 1/1 1\n"
+
+
+def test_clock_never_cached(tree: Path) -> None:
+    """The clock is read anew on every call (uptime and stat must advance)."""
+    reader = CachingReader(str(tree), max_age=10.0)
+    assert reader.clock().boottime == 5000.25
+    (tree / "proc/uptime").write_text("6000.50 1.00\n")
+    assert reader.clock().boottime == 6000.50
+
+
+def test_failures_are_not_cached(tree: Path) -> None:
+    """A request that fails is not remembered: the next one reads again and succeeds."""
+    reader = CachingReader(str(tree), max_age=10.0)
+    container = reader.resolve_pid(4242)
+    hidden = tree / "proc/4242.hidden"
+    (tree / "proc/4242").rename(hidden)
+    with pytest.raises(NoSuchProcess):
+        reader.view_for_container(container)
+    hidden.rename(tree / "proc/4242")
+    view = reader.view_for_container(container)
+    assert view.memory is not None and view.memory.path == "/lxc/c1"
+
+
+def test_bounded_by_capacity_and_age(tree: Path) -> None:
+    """Never more than capacity views; expired views are dropped at the next insert."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=1.0, capacity=2, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    paths = ["/lxc/c1", "/lxc", "/"]
+    for path in paths:
+        reader.view_for_container(
+            attrs.evolve(container, cgroup_paths={**container.cgroup_paths, "memory": path})
+        )
+        assert len(reader) <= 2
+    clock.now += 1.0
+    reader.view_for_container(container)
+    assert len(reader) == 1
