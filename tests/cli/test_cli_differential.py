@@ -28,8 +28,10 @@ pytestmark = [pytest.mark.root, pytest.mark.lxcfs]
 
 #: kB a memory figure of the container may move between the two reads (its page cache).
 MEMORY_TOLERANCE_KB = 2048
-#: kB (or 1 %) a host line may move between the two reads on a busy shared machine.
-HOST_TOLERANCE_KB = 16384
+#: kB (or 1 %) a host line may move between the two reads on a busy shared machine. The
+#: largest mover is Committed_AS: lxcfs-render itself, a ~30 MB Python process, is counted
+#: in it during its own read, and other tests start and stop processes meanwhile.
+HOST_TOLERANCE_KB = 65536
 #: Seconds of CPU time the probe may use between the two reads (it is asleep).
 BUSY_TOLERANCE = 0.05
 SHMEM_BYTES = 16 << 20
