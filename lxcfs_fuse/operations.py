@@ -15,8 +15,11 @@ Rules:
    bounds or pads what a reader gets.
 5. st_size of a rendered file is the byte length of what that caller would read right now:
    a tool that reads exactly st_size bytes gets the whole file (spec 8.14); with direct_io a
-   reader never sees trailing NULs. Pass-through sysfs files keep the host's st_size (4096,
-   an upper bound of any sysfs attribute).
+   reader never sees trailing NULs. The text rendered for st_size is handed, once, to the
+   same task's next read at offset 0 if it comes within ``SIZED_TEXT_SECONDS`` (the usual
+   stat -> open -> read of one ``cat``): that read then gets exactly st_size bytes and the
+   file is rendered once, not twice. Pass-through sysfs files keep the host's st_size
+   (4096, an upper bound of any sysfs attribute).
 6. Read-only (spec 1.4, 7.0 flavour): write EINVAL on rendered files, EACCES on
    pass-through; truncate is a no-op under /sys and EPERM elsewhere; mkdir/rmdir EPERM;
    chmod/chown EPERM under /proc and /sys, ENOENT elsewhere; create, mknod, unlink, rename,
@@ -47,6 +50,10 @@ __all__ = ["ContentSource", "ErrnoError", "LxcfsOperations"]
 log = logging.getLogger("lxcfs_fuse")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: How long a text rendered for st_size waits for its reader (rule 5): the kernel's
+#: attribute timeout, so it is never older than the st_size the kernel still shows.
+SIZED_TEXT_SECONDS = 0.5
 
 #: Largest pass-through file read (sysfs attributes are at most a page; this is generous).
 MAX_HOST_FILE = 1 << 20
@@ -121,6 +128,9 @@ class LxcfsOperations:
         self._handles: dict[int, _Handle] = {}
         self._handles_lock = threading.Lock()
         self._next_handle = itertools.count(1)
+        # (caller pid, path) -> (when, text) rendered by getattr for that caller (rule 5).
+        self._sized: dict[tuple[int, str], tuple[float, bytes]] = {}
+        self._sized_lock = threading.Lock()
 
     def _pid(self) -> int:
         return self._caller()[2]
@@ -138,7 +148,7 @@ class LxcfsOperations:
         if node.kind == "directory":
             attributes.update(st_mode=self._tree.directory_mode(node), st_nlink=2, st_size=0)
         elif node.kind == "rendered":
-            size = len(self._content.render(node.path, self._pid()).encode())
+            size = len(self._render_for_size(node.path))
             attributes.update(st_mode=stat_module.S_IFREG | 0o444, st_nlink=1, st_size=size)
         else:
             host = self._tree.host_stat(node)
@@ -205,9 +215,27 @@ class LxcfsOperations:
                 handle.content = self._generate(handle.node)
             return handle.content[offset : offset + size]
 
+    def _render_for_size(self, path: str) -> bytes:
+        pid = self._pid()
+        text = self._content.render(path, pid).encode()
+        now = time.monotonic()
+        with self._sized_lock:
+            stale = [
+                key for key, (made, _) in self._sized.items() if now - made > SIZED_TEXT_SECONDS
+            ]
+            for key in stale:
+                del self._sized[key]
+            self._sized[(pid, path)] = (now, text)
+        return text
+
     def _generate(self, node: Node) -> bytes:
         if node.kind == "rendered":
-            return self._content.render(node.path, self._pid()).encode()
+            pid = self._pid()
+            with self._sized_lock:
+                sized = self._sized.pop((pid, node.path), None)
+            if sized is not None and time.monotonic() - sized[0] <= SIZED_TEXT_SECONDS:
+                return sized[1]
+            return self._content.render(node.path, pid).encode()
         assert node.host_path is not None
         with open(node.host_path, "rb") as host_file:
             return host_file.read(MAX_HOST_FILE)

@@ -253,3 +253,21 @@ def test_concurrent_readers_of_one_handle_get_whole_snapshots(sys_root: Path) ->
         thread.join()
     assert len(seen) == 200
     assert all(text.startswith(MEMINFO.encode()) and text.endswith(b"\n") for text in seen)
+
+
+def test_stat_open_read_renders_once_and_reads_exactly_st_size(sys_root: Path) -> None:
+    """getattr's text is what the same caller's next read at offset 0 gets (one render,
+    st_size bytes exactly); a later read at offset 0 renders anew; another caller never
+    gets it."""
+    content = _content(stamp=True)
+    caller = FakeCaller(100)
+    ops = _operations(sys_root, content, caller)
+    size = ops.getattr("/proc/uptime")["st_size"]
+    info = _file_info()
+    ops.open("/proc/uptime", info)
+    first = ops.read("/proc/uptime", 4096, 0, info)
+    assert len(first) == size and first.endswith(b"#1\n") and content.renders == 1
+    assert ops.read("/proc/uptime", 4096, 0, info).endswith(b"#2\n")
+    ops.getattr("/proc/uptime")  # renders #3 for caller 100
+    caller.pid = 200
+    assert ops.read("/proc/uptime", 4096, 0, info).endswith(b"#4\n")
