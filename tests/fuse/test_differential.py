@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,9 @@ def container() -> Iterator[tuple[CgroupSet, Probe]]:
         yield cgroups, cgroups.start_probe(new_pid_namespace=True)
 
 
-def _both(probe: Probe, mounts: tuple[LxcfsMount, Daemon], relative: str) -> tuple[dict, dict]:
+def _both(
+    probe: Probe, mounts: tuple[LxcfsMount, Daemon], relative: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     theirs, ours = mounts
     answers = probe.read_raw([f"{theirs.path}/{relative}", f"{ours.path}/{relative}"])
     return answers[f"{theirs.path}/{relative}"], answers[f"{ours.path}/{relative}"]

@@ -7,6 +7,7 @@ import os
 import stat
 import threading
 import types
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,16 @@ def _operations(
     return LxcfsOperations(content, sys_root=str(sys_root), caller=caller or FakeCaller())
 
 
-def _content(**kwargs: object) -> FakeContent:
+def _content(
+    *, stamp: bool = False, cpu_maps: dict[int, Mapping[str, str]] | None = None
+) -> FakeContent:
     texts = {spec.path: f"{spec.path} text\n" for spec in FILES}
     texts["proc/meminfo"] = MEMINFO
-    return FakeContent(texts={100: texts, 200: {**texts, "proc/meminfo": "short\n"}}, **kwargs)
+    return FakeContent(
+        texts={100: texts, 200: {**texts, "proc/meminfo": "short\n"}},
+        cpu_maps=cpu_maps or {},
+        stamp=stamp,
+    )
 
 
 def _read_all(ops: LxcfsOperations, path: str, chunk: int) -> bytes:
