@@ -193,6 +193,14 @@ class ContainerContent:
             self._cpu_maps.clear()
         self.virtualize = True
 
+    def cpu_cgroup_directory(self, path: str) -> str | None:
+        """Where the cpu cgroup ``path`` lives (the sampler's view of the current layout,
+        so a reload's new layout is used at once); None without a cpu hierarchy."""
+        hierarchy = self.reader.layout.hierarchy_for("cpu")
+        if hierarchy is None:
+            return None
+        return self.reader.path(hierarchy.directory, path.lstrip("/"))
+
     def cgroup_exists(self, controller: str, path: str | None) -> bool:
         """Whether ``path`` still exists in ``controller``'s hierarchy (None: nothing to
         check, counts as existing)."""

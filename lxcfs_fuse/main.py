@@ -93,17 +93,13 @@ class Housekeeping(threading.Thread):
 
 
 def build_content(options: DaemonOptions, root: str = "/") -> ContainerContent:
-    """Reader, sampler and content for ``options``."""
-    reader = SystemReader(root)
-    sampler = None
+    """Reader, content and (with -l) the loadavg sampler for ``options``."""
+    content = ContainerContent(SystemReader(root), options.render)
     if options.render.enable_loadavg:
-        cpu = reader.layout.hierarchy_for("cpu")
-
-        def cgroup_dir(path: str) -> str | None:
-            return None if cpu is None else reader.path(cpu.directory, path.lstrip("/"))
-
-        sampler = LoadavgSampler(cgroup_dir, proc_root=reader.path("proc"))
-    return ContainerContent(reader, options.render, sampler=sampler)
+        content.sampler = LoadavgSampler(
+            content.cpu_cgroup_directory, proc_root=content.reader.path("proc")
+        )
+    return content
 
 
 def serve(options: DaemonOptions) -> int:

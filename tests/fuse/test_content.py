@@ -12,7 +12,7 @@ from lxcfs_fuse import loadavg as loadavg_module
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler, scan_cgroup
 from lxcfs_model import RenderOptions
-from lxcfs_model.history import LoadavgState
+from lxcfs_model.history import LoadavgState, StatHistory
 from lxcfs_model.io import SystemReader
 from lxcfs_model.render.loadavg import TaskCounts
 
@@ -128,3 +128,12 @@ def test_a_slow_scan_never_blocks_readers(tmp_path: Path, monkeypatch: pytest.Mo
         worker.join()
     state = sampler.state("/big")
     assert state is not None and (state.running, state.total, state.last_pid) == (1, 10_000, 99)
+
+
+def test_prune_forgets_history_of_vanished_cgroups() -> None:
+    """Housekeeping drops /proc/stat history whose cgroups no longer exist and keeps the rest."""
+    content = _content()
+    content.render("proc/stat", CHILD)
+    content.stat_histories.set(("/lxc/gone", "/lxc/gone", "/lxc/gone"), StatHistory())
+    content.prune()
+    assert content.stat_histories.snapshot_keys() == [("/lxc/c1", "/lxc/c1", "/lxc/c1")]
