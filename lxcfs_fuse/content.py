@@ -62,7 +62,7 @@ def _stat_key(view: CgroupView) -> StatKey:
 
 
 class ContainerContent:
-    """Renders files for callers (rules 1-3) and maps their sys cpu directories (rule 4)."""
+    """Renders files for callers (rules 1-4) and maps their sys cpu directories (rule 5)."""
 
     def __init__(
         self,
