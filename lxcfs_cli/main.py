@@ -8,8 +8,8 @@ Rules:
    ``lxcfs-render: error: ...``, and a non-zero exit: 1 for a failed request, 2 for a bad
    command line. Never a traceback: ``RenderGroup.main`` is the one boundary that catches.
 3. ``lxcfs-render FILE ...`` is the default command: a first argument that is not a
-   subcommand (``snapshot``, ``docs``) is a file name. No rendered file is called
-   ``snapshot`` or ``docs``, so nothing is shadowed.
+   subcommand (``snapshot``, ``docs``, and ``docker-args``/``env`` from ``lxcfs_cli.deploy``)
+   is a file name. No rendered file has a subcommand's name, so nothing is shadowed.
 
 Options and snapshots: a snapshot saves the options it was taken with, and rendering it
 uses them, so the output is the one the snapshot's machine would have produced. An option
@@ -30,6 +30,7 @@ import attrs
 import typer
 from typer.core import TyperGroup
 
+from lxcfs_cli import deploy
 from lxcfs_model import FILES, FileSpec, LxcfsModelError, RenderOptions, resolve_file, short_name
 from lxcfs_model.explain import explain
 from lxcfs_model.io import SystemReader
@@ -307,6 +308,10 @@ def docs_command(
         return
     for path in write_pages(out):
         print(path)
+
+
+# Deployment helpers (docker-args, env) live in their own module and register themselves.
+deploy.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -127,11 +127,11 @@ def test_meminfo_matches_except_memavailable(
     for label in ZERO_IN_BOTH:
         assert ours[label] == theirs[label] == 0, label
     for label in MEMORY_LINES:
-        assert abs(ours[label] - theirs[label]) <= MEMORY_TOLERANCE_KB, label
+        assert abs(ours[label] - theirs[label]) <= MEMORY_TOLERANCE_KB, (label, ours, theirs)
     computed = {"MemTotal", "SwapTotal", "SwapFree", "MemAvailable", *MEMORY_LINES, *ZERO_IN_BOTH}
     for label in set(ours) - computed:  # host lines, passed through by both
         tolerance = max(HOST_TOLERANCE_KB, theirs[label] // 100)
-        assert abs(ours[label] - theirs[label]) <= tolerance, label
+        assert abs(ours[label] - theirs[label]) <= tolerance, (label, ours, theirs)
 
 
 def test_memavailable_uses_the_file_lru_not_the_cache(
