@@ -10,7 +10,8 @@ Rules:
    killed (124). Otherwise the exit code is the command's own.
 3. The host is never written to except the runner's own temporary directory: the VM sees this
    machine's root read-only over virtio-9p and writes into a tmpfs overlay.
-4. Every qemu process this runner starts is ended by its pid before the runner returns.
+4. Every qemu process this runner starts is ended by its pid before the runner returns, and
+   dies with the runner if the runner itself is killed (PR_SET_PDEATHSIG).
 
 Theory of operation: build an initramfs (busybox, the kernel modules for virtio, 9p, overlay and
 fuse in dependency order, ``initramfs-init.sh`` as /init and a job directory: ``stage2.sh``, the
@@ -25,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import lzma
 import os
 import shlex
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -395,7 +398,11 @@ def run_in_vm(command: Sequence[str], settings: VmSettings, kernel_image: str | 
 def _boot(argv: list[str], timeout_seconds: float) -> bool:
     """Run qemu with its serial console copied to our stdout; True if it had to be killed."""
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     assert process.stdout is not None
     console = process.stdout
@@ -421,6 +428,14 @@ def _boot(argv: list[str], timeout_seconds: float) -> bool:
         with contextlib.suppress(OSError):
             console.close()
     return timed_out
+
+
+def _die_with_parent() -> None:
+    """In the forked child before exec: the kernel sends qemu SIGKILL when this runner dies,
+    even by SIGKILL (a test timeout), so no VM outlives the runner that started it."""
+    prctl_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(prctl_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 def _say(message: str) -> None:
