@@ -8,6 +8,8 @@ Rules:
    slab keys are used here.
 3. Fallback: no memory cgroup, or no per-cgroup slabinfo -> the host's /proc/slabinfo
    unchanged (empty if the host's is unreadable, as for any host file the host lacks).
+   An *empty* memory.kmem.slabinfo counts as none: kernels since 5.9 keep the file in v1
+   cgroups but print nothing for a new cgroup, and 5.0.3 then serves the host's file too.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ PROVENANCE = FileProvenance(
     ),
     passthrough="With per-cgroup slabinfo every line is the cgroup file's, unchanged.",
     fallback=(
-        "No memory cgroup, or no per-cgroup slabinfo (cgroup v2, or v1 without kmem "
-        "accounting): the host's /proc/slabinfo unchanged."
+        "No memory cgroup, or no or an empty per-cgroup slabinfo (cgroup v2, v1 without kmem "
+        "accounting, or a kernel that prints nothing there): the host's /proc/slabinfo "
+        "unchanged."
     ),
 )
 
@@ -43,9 +46,9 @@ def render(inputs: RenderInputs) -> Rendered:
     memory = inputs.view.memory
     if memory is None:
         return host_fallback(inputs.host.slabinfo, inputs, "no memory cgroup for this container")
-    if memory.kmem_slabinfo is None:
+    if not memory.kmem_slabinfo or not memory.kmem_slabinfo.strip():
         return host_fallback(
-            inputs.host.slabinfo, inputs, f"no memory.kmem.slabinfo for {memory.path}"
+            inputs.host.slabinfo, inputs, f"no or empty memory.kmem.slabinfo for {memory.path}"
         )
     source = f"{memory.path}/memory.kmem.slabinfo"
     return Rendered(

@@ -195,11 +195,6 @@ def test_pressure_files_exist_only_in_ours(
             assert ours["text"].split("\n")[0].split()[0] == "some"
 
 
-@pytest.mark.xfail(
-    reason="model: an empty memory.kmem.slabinfo (kernels >= 5.x keep the v1 file but empty) "
-    "is served verbatim instead of falling back to the host's file as 5.0.3 does",
-    strict=False,
-)
 def test_slabinfo_has_the_same_header(
     mounts: tuple[LxcfsMount, Daemon], container: tuple[CgroupSet, Probe]
 ) -> None:

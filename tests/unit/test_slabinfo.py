@@ -69,3 +69,12 @@ def test_unreadable_host_slabinfo_gives_an_empty_fallback() -> None:
     """If the host's /proc/slabinfo is unreadable too, the fallback is empty, with a reason."""
     rendered = slabinfo.render(RenderInputs(view=CgroupView(), host=host(None)))
     assert (rendered.text, rendered.fallback is not None) == ("", True)
+
+
+def test_empty_cgroup_slabinfo_falls_back_to_the_host_file() -> None:
+    """An empty memory.kmem.slabinfo (what 6.x kernels print for a new v1 cgroup) serves the
+    host's file, as 5.0.3 does, rather than an empty file."""
+    for empty in ("", "\n"):
+        rendered = slabinfo.render(RenderInputs(view=CgroupView(memory=memory(empty)), host=host()))
+        assert rendered.text == HOST_SLABINFO
+        assert rendered.fallback is not None and "empty" in rendered.fallback
