@@ -12,6 +12,13 @@ Rules:
 4. Bounded: at most ``capacity`` namespaces; entries idle for ``idle_seconds`` are dropped
    (checked at most every ``PRUNE_INTERVAL`` seconds), so containers coming and going leave
    nothing behind.
+5. Recent answers: with ``recent_seconds`` > 0 (the daemon passes ``RECENT_SECONDS``, 10 ms,
+   the window of the I/O layer's ``CachingReader``) the answer for a caller pid is reused for
+   that long, which saves the 4 /proc reads of a hit on the hot path. A caller is blocked in
+   its request, so alive: within 10 ms its pid could name another process only if the
+   kernel's cyclic pid allocator went round pid_max in between. What may be up to 10 ms late
+   is an init moving to another cgroup (rule 3) or exiting (rule 2). Bounded: expired
+   answers leave at every insert, never more than ``capacity``.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import attrs
 from lxcfs_model.errors import LxcfsModelError
 from lxcfs_model.io import Container
 
-__all__ = ["CallerResolver", "ProcessReader"]
+__all__ = ["RECENT_SECONDS", "CallerResolver", "ProcessReader"]
 
 PRUNE_INTERVAL = 5.0
+RECENT_SECONDS = 0.010
 
 
 class ProcessReader(Protocol):
@@ -59,6 +67,7 @@ class CallerResolver:
         *,
         capacity: int = 4096,
         idle_seconds: float = 60.0,
+        recent_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader
@@ -70,6 +79,9 @@ class CallerResolver:
         # namespace inode -> (init, last use); least recently used first.
         self._cache: OrderedDict[int, tuple[_Init, float]] = OrderedDict()
         self._last_prune = monotonic()
+        self._recent_seconds = recent_seconds
+        # caller pid -> (when resolved, answer), oldest first (rule 5).
+        self._recent: OrderedDict[int, tuple[float, Container]] = OrderedDict()
         self.misses = 0  # namespaces resolved the slow way (read by tests and --debug logs)
 
     def __len__(self) -> int:
@@ -78,6 +90,25 @@ class CallerResolver:
 
     def resolve(self, pid: int) -> Container:
         """The container of ``pid``. Raises ``NoSuchProcess`` if the caller is gone."""
+        if self._recent_seconds <= 0:
+            return self._resolve(pid)
+        now = self._monotonic()
+        with self._lock:
+            recent = self._recent.get(pid)
+        if recent is not None and 0.0 <= now - recent[0] < self._recent_seconds:
+            return recent[1]
+        container = self._resolve(pid)
+        with self._lock:
+            self._recent[pid] = (now, container)
+            self._recent.move_to_end(pid)
+            while self._recent:
+                made = next(iter(self._recent.values()))[0]
+                if len(self._recent) <= self._capacity and 0.0 <= now - made < self._recent_seconds:
+                    break
+                self._recent.popitem(last=False)
+        return container
+
+    def _resolve(self, pid: int) -> Container:
         namespace = self._reader.pid_namespace_inode(pid)
         if namespace == self._own_namespace:
             # A host caller: no init to find, the reader answers from the caller alone.

@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 import attrs
 
-from lxcfs_fuse.callers import CallerResolver
+from lxcfs_fuse.callers import RECENT_SECONDS, CallerResolver
 from lxcfs_fuse.loadavg import LoadavgSampler
 from lxcfs_fuse.state import KeyedStore
 from lxcfs_model import files
@@ -75,7 +75,7 @@ class ContainerContent:
         self.reader = reader
         self.options = options
         self.virtualize = True
-        self.callers = CallerResolver(reader)
+        self.callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS)
         self.sampler = sampler
         self.stat_histories: KeyedStore[StatKey, StatHistory] = KeyedStore()
         self._monotonic = monotonic
@@ -188,7 +188,7 @@ class ContainerContent:
         """Re-read the cgroup layout and start the caller cache afresh (rule 4)."""
         reader = type(self.reader)(self.reader.root)
         self.reader = reader
-        self.callers = CallerResolver(reader)
+        self.callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS)
         with self._cpu_maps_lock:
             self._cpu_maps.clear()
         self.virtualize = True

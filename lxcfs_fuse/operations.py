@@ -253,9 +253,9 @@ class LxcfsOperations:
             self._handles.pop(handle_of(file_info), None)
         return 0
 
-    @_guarded
-    def flush(self, path: str | None, file_info: Any) -> int:
-        return 0
+    # No ``flush``: without one libfuse answers the first FLUSH with ENOSYS and the kernel
+    # stops sending them (fc->no_flush), which saves a daemon round trip on every close().
+    # Nothing is buffered here, so there is nothing a flush could do.
 
     @_guarded
     def fsync(self, path: str | None, datasync: int, file_info: Any) -> int:

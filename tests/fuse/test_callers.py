@@ -122,3 +122,20 @@ def test_a_vanished_caller_raises_no_such_process() -> None:
     """A caller that exited before it was resolved is reported, not guessed."""
     with pytest.raises(NoSuchProcess):
         CallerResolver(_containers()).resolve(4242)
+
+
+def test_recent_answers_are_reused_only_within_recent_seconds() -> None:
+    """With recent_seconds, a caller's answer is reused for that long and no longer: an init
+    that moved is seen once the window has passed, and the memo stays bounded."""
+    now = [0.0]
+    processes = _containers()
+    resolver = CallerResolver(processes, capacity=2, recent_seconds=0.01, monotonic=lambda: now[0])
+    first = resolver.resolve(501)
+    processes.table[500] = (111, 700, 500, "/lxc/moved")
+    now[0] = 0.009
+    assert resolver.resolve(501) is first
+    now[0] = 0.010
+    assert resolver.resolve(501).cgroup_paths == {"memory": "/lxc/moved"}
+    for pid in (500, 502, 501):
+        resolver.resolve(pid)
+    assert len(resolver._recent) <= 2
