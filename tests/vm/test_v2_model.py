@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-from v2_harness import V2Cgroups, flat_keyed, only_child, read_text
+from v2_harness import V2Cgroups, flat_keyed, only_child, read_line, read_text
 
 from lxcfs_model import RenderInputs, RenderOptions, render
 from lxcfs_model.io import SystemReader
@@ -273,9 +273,8 @@ def test_init_scope_is_pruned_for_a_namespaced_init(cgroups: V2Cgroups) -> None:
         ["sh", "-c", "cat /proc/self/cgroup; echo $$; sleep 300 & wait"],
         namespaced=True,
     )
-    assert launcher.stdout is not None
-    assert launcher.stdout.readline() == "0::/\n"  # its own cgroup namespace
-    assert launcher.stdout.readline() == "1\n"  # the init of its own pid namespace
+    assert read_line(launcher) == "0::/\n"  # its own cgroup namespace
+    assert read_line(launcher) == "1\n"  # the init of its own pid namespace
     init = only_child(launcher.pid)
     assert read_text(f"/proc/{init}/cgroup") == f"0::{cgroups.path('c1/init.scope')}\n"
     reader = SystemReader("/")

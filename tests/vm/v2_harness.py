@@ -23,6 +23,7 @@ import contextlib
 import functools
 import os
 import secrets
+import selectors
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,16 @@ def flat_keyed(text: str) -> dict[str, int]:
         key, _, value = line.partition(" ")
         values[key] = int(value)
     return values
+
+
+def read_line(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The next line ``process`` prints, failing (not hanging) if none comes in time."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise AssertionError(f"{process.args!r} printed nothing within {timeout} s")
+    return process.stdout.readline()
 
 
 def only_child(pid: int, timeout: float = 10) -> int:
