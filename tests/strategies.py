@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypeVar
 
@@ -970,3 +971,146 @@ def cpu_read_sequences(
         view = CgroupView(cpuset=cpuset, cpu=base.view.cpu, cpu_usage=usage)
         sequence.append(RenderInputs(view=view, host=host, options=base.options))
     return sequence
+
+
+# ======================================================================================
+# Malformed inputs (reliability owner: tests/reliability, scripts/stress_malformed.py).
+# ======================================================================================
+#
+# Bytes that a broken kernel, a racing writer or a hostile container could leave in a
+# cgroup or procfs file, each made from the real file's bytes so it stays close to what
+# a parser expects: the "max"/number swaps and truncations hit the branches a random blob
+# never reaches. ``tree_faults`` pairs them with missing files and missing controllers.
+
+#: Numbers a 64-bit parser must survive: 0, -1, the v1 "unlimited", both sides of
+#: 2**63 and 2**64, 30 digits, and spellings ``int()`` would take or refuse.
+HOSTILE_NUMBERS = (
+    b"0",
+    b"-1",
+    b"-0",
+    b"-9223372036854775808",
+    b"9223372036854771712",
+    b"9223372036854775807",
+    b"9223372036854775808",
+    b"18446744073709551615",
+    b"18446744073709551616",
+    b"9" * 30,
+    b"-" + b"9" * 30,
+    b"1e9",
+    b"0x10",
+    b"nan",
+    b"inf",
+    b"1_000",
+    b"\xd9\xa3",  # ARABIC-INDIC DIGIT THREE: str.isdigit() says yes, the kernel never writes it
+    b"+5",
+)
+
+#: What each malformation does, by name (the campaign counts inputs per kind).
+MALFORMATIONS = (
+    "empty",
+    "garbage_bytes",
+    "garbage_text",
+    "max_for_number",
+    "number_for_max",
+    "negative",
+    "thirty_digits",
+    "hostile_number",
+    "truncated",
+    "duplicate_line",
+    "missing_line",
+    "non_utf8",
+    "whitespace",
+)
+
+_NUMBER = re.compile(rb"-?\d+")
+_UNLIMITED_WORD = re.compile(rb"\bmax\b|\bunlimited\b|-1\b")
+
+
+def _replace_match(
+    original: bytes, pattern: re.Pattern[bytes], index: int, new: bytes, every: bool
+) -> bytes:
+    matches = list(pattern.finditer(original))
+    if not matches:
+        return original + b" " + new
+    if every:
+        return pattern.sub(new, original)
+    match = matches[index % len(matches)]
+    return original[: match.start()] + new + original[match.end() :]
+
+
+@st.composite
+def malformed_bytes(draw: st.DrawFn, original: bytes) -> tuple[str, bytes]:
+    """One malformation of ``original``: ``(kind, bytes)`` with kind in MALFORMATIONS."""
+    kind = draw(_choice(MALFORMATIONS))
+    position = draw(_ints(0, 1 << 16))
+    every = draw(ONE_IN_SIX)
+    lines = original.splitlines(keepends=True)
+    if kind == "empty":
+        return kind, b""
+    if kind == "garbage_bytes":
+        return kind, draw(st.binary(max_size=96))
+    if kind == "garbage_text":
+        return kind, draw(st.text(max_size=64)).encode("utf-8", "surrogatepass")
+    if kind == "max_for_number":
+        return kind, _replace_match(original, _NUMBER, position, b"max", every)
+    if kind == "number_for_max":
+        number = draw(_choice(HOSTILE_NUMBERS))
+        return kind, _replace_match(original, _UNLIMITED_WORD, position, number, every)
+    if kind == "negative":
+        value = b"-" + str(draw(_ints(1, 1 << 70))).encode()
+        return kind, _replace_match(original, _NUMBER, position, value, every)
+    if kind == "thirty_digits":
+        value = str(draw(_ints(10**29, 10**30 - 1))).encode()
+        return kind, _replace_match(original, _NUMBER, position, value, every)
+    if kind == "hostile_number":
+        return kind, _replace_match(
+            original, _NUMBER, position, draw(_choice(HOSTILE_NUMBERS)), every
+        )
+    if kind == "truncated":
+        return kind, original[: position % (len(original) + 1)]
+    if kind == "duplicate_line" and lines:
+        line = lines[position % len(lines)]
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        at = draw(_ints(0, len(lines)))
+        return kind, b"".join([*lines[:at], line, *lines[at:]])
+    if kind == "missing_line" and lines:
+        del lines[position % len(lines)]
+        return kind, b"".join(lines)
+    if kind == "non_utf8":
+        junk = draw(st.binary(min_size=1, max_size=4).map(lambda b: bytes(x | 0x80 for x in b)))
+        at = position % (len(original) + 1)
+        return kind, original[:at] + junk + original[at:]
+    # whitespace (and the line kinds on an empty original): tabs, CRs, no final newline
+    mangled = original.replace(b" ", draw(_choice((b"\t", b"  ", b" \r", b"")))).rstrip(b"\n")
+    return "whitespace", mangled
+
+
+#: A fault applied to a fixture tree: ``("write", path, kind, bytes)``, ``("delete", path)``
+#: (a missing file) or ``("remove_tree", directory)`` (a missing cgroup or controller).
+TreeFault = tuple[str, ...] | tuple[str, str, str, bytes]
+
+
+@st.composite
+def tree_faults(
+    draw: st.DrawFn,
+    files: Mapping[str, bytes],
+    directories: Sequence[str],
+    max_faults: int = 4,
+) -> list[TreeFault]:
+    """1 to ``max_faults`` faults on a tree whose regular files are ``files`` (relative path
+    -> original bytes) and whose removable directories are ``directories``. Most faults
+    rewrite a file; about one in eight deletes a file, one in sixteen a directory."""
+    names = tuple(sorted(files))
+    faults: list[TreeFault] = []
+    for _ in range(draw(_ints(1, max_faults))):
+        roll = draw(_ints(0, 15))
+        if roll == 0 and directories:
+            faults.append(("remove_tree", draw(_choice(tuple(directories)))))
+        elif roll <= 2:
+            faults.append(("delete", draw(_choice(names))))
+        else:
+            name = draw(_choice(names))
+            kind, content = draw(malformed_bytes(files[name]))
+            faults.append(("write", name, kind, content))
+    return faults
