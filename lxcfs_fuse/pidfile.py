@@ -27,7 +27,9 @@ class PidFile:
         self.path = path
         directory = os.path.dirname(path)
         if directory:
-            os.makedirs(directory, exist_ok=True)
+            # Not writable by others whatever the umask: whoever can write the runtime
+            # directory can replace the pid file an init script sends signals by.
+            os.makedirs(directory, mode=0o755, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
