@@ -19,6 +19,10 @@ Rules:
    kernel's cyclic pid allocator went round pid_max in between. What may be up to 10 ms late
    is an init moving to another cgroup (rule 3) or exiting (rule 2). Bounded: expired
    answers leave at every insert, never more than ``capacity``.
+6. A live reload (``reload``) builds a resolver on the new library's reader and hands it the
+   old one's namespace cache (``adopt``), each answer converted to the new library's
+   ``Container`` (one that does not convert is resolved afresh). ``errors`` are the library's
+   error classes, so a new library's errors are recognised as its own.
 """
 
 from __future__ import annotations
@@ -69,8 +73,10 @@ class CallerResolver:
         idle_seconds: float = 60.0,
         recent_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        errors: type[Exception] = LxcfsModelError,
     ) -> None:
         self._reader = reader
+        self._errors = errors
         self._capacity = capacity
         self._idle_seconds = idle_seconds
         self._monotonic = monotonic
@@ -124,7 +130,7 @@ class CallerResolver:
             # Only a found init is worth remembering; a fallback to the caller is not.
             try:
                 start = self._reader.process_start_ticks(container.init_pid)
-            except LxcfsModelError:
+            except self._errors:
                 return container
             self._store(namespace, _Init(container.init_pid, start, container))
         return container
@@ -141,7 +147,7 @@ class CallerResolver:
                     caller_pid=pid,
                     cgroup_paths=self._reader.cgroup_paths(cached.pid),
                 )
-        except LxcfsModelError:
+        except self._errors:
             pass
         with self._lock:
             self._cache.pop(namespace, None)
@@ -166,6 +172,19 @@ class CallerResolver:
                 self._cache.popitem(last=False)
             if now - self._last_prune >= PRUNE_INTERVAL:
                 self._prune_locked(now)
+
+    def adopt(self, other: CallerResolver, convert: Callable[[Container], Container | None]) -> int:
+        """Take over ``other``'s namespace cache (rule 6); returns how many entries stayed."""
+        with other._lock:
+            entries = list(other._cache.items())
+        kept = 0
+        with self._lock:
+            for namespace, (init, used) in entries:
+                container = convert(init.container)
+                if container is not None:
+                    self._cache[namespace] = (attrs.evolve(init, container=container), used)
+                    kept += 1
+        return kept
 
     def prune(self) -> None:
         """Drop idle entries now (the sampler thread calls this; stores do it too)."""

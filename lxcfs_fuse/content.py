@@ -10,14 +10,24 @@ Rules:
 3. /proc/stat history is keyed by the container's cpuset, cpu and cpuacct cgroup paths and
    updated under that key's lock (``state.KeyedStore``); load averages belong to the
    sampler, keyed by the cpu cgroup path.
-4. Virtualization can be switched off and on (SIGUSR2, like lxcfs): while off every caller
-   is served the empty view, i.e. the host's files. ``reload`` (SIGUSR1) re-discovers the
-   cgroup layout, forgets the caller cache and switches virtualization back on; histories
-   and load averages survive it (upstream loses them).
+4. Virtualization can be switched off and on (SIGUSR2, like lxcfs): while off every file is
+   the host's file read as it is, without the model (the operator's escape hatch when a
+   renderer misbehaves), and the sys cpu directory shows every host CPU. ``reload``
+   (SIGUSR1) loads ``lxcfs_model`` afresh from disk (``lxcfs_fuse.reload``): the new
+   generation - library, reader, caller resolver, options - is swapped in by one assignment
+   to ``generation``; a request uses the generation it fetched first to its end. Stat
+   histories, load averages, the caller cache, the options and the virtualization switch
+   carry over (upstream loses the first three and switches virtualization on); a reload
+   that fails leaves everything as it was.
 5. The sys cpu directory map (container ``cpuK`` -> host ``cpuH``) is what every lookup
    below /sys/devices/system/cpu needs; it is remembered per container for
    ``CPU_MAP_SECONDS``, the kernel's own entry/attr timeout, so nothing is staler than the
    kernel's dentry cache already makes it.
+6. Every request resolves its caller and reads its cgroups under a deadline
+   (``lxcfs_fuse.deadline``, ``REQUEST_DEADLINE_SECONDS``): a cgroup read that stalls gets
+   the empty view, i.e. the host's files (spec 3.12), and one log line. Problems the reader
+   reports (a malformed or unreadable cgroup file) are logged too, each at most once a
+   minute.
 """
 
 from __future__ import annotations
@@ -31,21 +41,32 @@ from collections.abc import Callable, Hashable, Mapping
 import attrs
 
 from lxcfs_fuse.callers import RECENT_SECONDS, CallerResolver
+from lxcfs_fuse.deadline import Deadline, DeadlineExceeded, LogOncePer
 from lxcfs_fuse.loadavg import LoadavgSampler
+from lxcfs_fuse.reload import (
+    Library,
+    ReloadFailed,
+    activate,
+    carry,
+    load_library,
+    smoke_render,
+)
 from lxcfs_fuse.state import KeyedStore
-from lxcfs_model import files
-from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess
-from lxcfs_model.history import ContainerHistory, LoadavgState, StatHistory
+from lxcfs_model.history import LoadavgState, StatHistory
 from lxcfs_model.io import Container, SystemReader
-from lxcfs_model.render import sys_cpu
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, RenderOptions
 
-__all__ = ["ContainerContent", "StatKey"]
+__all__ = ["ContainerContent", "Generation", "StatKey"]
 
 log = logging.getLogger("lxcfs_fuse")
 
 CPU_MAP_SECONDS = 0.5
+
+#: How long a request may spend resolving its caller and reading its cgroups before it is
+#: answered with the host's files (rule 6). Reads normally take milliseconds; this is far
+#: above what a loaded node needs, and far below "forever".
+REQUEST_DEADLINE_SECONDS = 5.0
 
 #: Files whose renderer advances ``ContainerHistory.stat`` (rule 3).
 _STAT_FILES = frozenset({"proc/stat"})
@@ -61,6 +82,22 @@ def _stat_key(view: CgroupView) -> StatKey:
     )
 
 
+@attrs.frozen
+class Generation:
+    """Everything a request takes from one library generation (rule 4): the library, its
+    reader, the caller resolver over that reader, the options as that library's value."""
+
+    library: Library
+    reader: SystemReader
+    callers: CallerResolver
+    options: RenderOptions
+
+    @classmethod
+    def start(cls, library: Library, reader: SystemReader, options: RenderOptions) -> Generation:
+        callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS, errors=library.model_error)
+        return cls(library, reader, callers, options)
+
+
 class ContainerContent:
     """Renders files for callers (rules 1-4) and maps their sys cpu directories (rule 5)."""
 
@@ -71,69 +108,120 @@ class ContainerContent:
         *,
         sampler: LoadavgSampler | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        request_deadline: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
-        self.reader = reader
-        self.options = options
+        self.generation = Generation.start(Library.current(), reader, options)
+        self.deadline = Deadline(request_deadline)
+        self.problem_log = LogOncePer(log)
         self.virtualize = True
-        self.callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS)
         self.sampler = sampler
         self.stat_histories: KeyedStore[StatKey, StatHistory] = KeyedStore()
         self._monotonic = monotonic
         self._cpu_maps: dict[Hashable, tuple[float, Mapping[str, str]]] = {}
         self._cpu_maps_lock = threading.Lock()
 
+    @property
+    def library(self) -> Library:
+        """The library generation serving now."""
+        return self.generation.library
+
+    @property
+    def reader(self) -> SystemReader:
+        return self.generation.reader
+
+    @property
+    def callers(self) -> CallerResolver:
+        return self.generation.callers
+
+    @property
+    def options(self) -> RenderOptions:
+        return self.generation.options
+
     # ------------------------------------------------------------------------ callers
 
-    def container(self, pid: int) -> Container | None:
+    def container(self, pid: int, generation: Generation | None = None) -> Container | None:
         """The caller's container, or None when it cannot be resolved (rule 2)."""
+        generation = generation or self.generation
         if pid <= 0 or not self.virtualize:
             return None  # a request the kernel makes on its own behalf, or rule 4
         try:
-            return self.callers.resolve(pid)
-        except LxcfsModelError as error:
+            return generation.callers.resolve(pid)
+        except generation.library.model_error as error:
             log.debug("caller %d not resolved (%s): host view", pid, error)
             return None
 
-    def view(self, container: Container | None) -> CgroupView:
+    def view(self, container: Container | None, generation: Generation | None = None) -> CgroupView:
         """The container's cgroup values; an empty view (host files) if it vanished."""
+        generation = generation or self.generation
         if container is None:
-            return CgroupView()
+            return generation.library.cgroup_view()
         try:
-            return self.reader.view_for_container(container)
-        except (NoSuchCgroup, NoSuchProcess) as error:
+            return generation.reader.view_for_container(container)
+        except generation.library.vanished as error:
             log.debug("container of %d vanished (%s): host view", container.caller_pid, error)
-            return CgroupView()
+            return generation.library.cgroup_view()
 
     # ------------------------------------------------------------------------- render
 
     def render(self, path: str, pid: int) -> str:
         """The text of the registry file ``path`` (``proc/meminfo``) as ``pid`` reads it."""
-        view = self.view(self.container(pid))
-        inputs = RenderInputs(
+        generation = self.generation  # once: this request's code to its end (rule 4)
+        if not self.virtualize:
+            return self._host_text(generation, path)
+        library = generation.library
+        view = self._bounded_view(pid, generation, lambda: self.container(pid, generation))
+        inputs = library.render_inputs(
             view=view,
-            host=self.reader.host_snapshot(),
-            options=self.options,
-            clock=self.reader.clock(),
-            history=ContainerHistory(loadavg=self._loadavg_state(view)),
+            host=generation.reader.host_snapshot(),
+            options=generation.options,
+            clock=generation.reader.clock(),
+            history=library.container_history(loadavg=self._loadavg_state(view, library)),
         )
         if path in _STAT_FILES:
             return self.stat_histories.update(
-                _stat_key(view), lambda previous: self._render_stat(path, inputs, previous)
+                _stat_key(view),
+                lambda previous: self._render_stat(path, inputs, previous, library),
             )
-        rendered = files.render(path, inputs)
+        rendered = library.render(path, inputs)
         self._keep_loadavg(view, rendered)
         return rendered.text
 
+    def _bounded_view(
+        self, pid: int, generation: Generation, find: Callable[[], Container | None]
+    ) -> CgroupView:
+        """The view of the container ``find`` names, read within the deadline (rule 6)."""
+        try:
+            view = self.deadline.call(lambda: self.view(find(), generation))
+        except DeadlineExceeded as error:
+            self.problem_log.warning(
+                f"reading the cgroups of pid {pid}'s container stalled ({error}); "
+                "serving the host's files"
+            )
+            return generation.library.cgroup_view()
+        for problem in view.problems:
+            self.problem_log.warning(f"{problem} (the files it feeds fall back, spec 3.12)")
+        return view
+
+    @staticmethod
+    def _host_text(generation: Generation, path: str) -> str:
+        """The host's own file, unchanged (rule 4); empty when the host has none."""
+        try:
+            with open(generation.reader.path(path), "rb") as host_file:
+                return host_file.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
     def _render_stat(
-        self, path: str, inputs: RenderInputs, previous: StatHistory | None
+        self, path: str, inputs: RenderInputs, previous: StatHistory | None, library: Library
     ) -> tuple[str, StatHistory | None]:
-        rendered = files.render(path, attrs.evolve(inputs, history=ContainerHistory(stat=previous)))
+        history = library.container_history(stat=carry(previous, library.stat_history))
+        rendered = library.render(path, attrs.evolve(inputs, history=history))
         return rendered.text, rendered.history.stat
 
-    def _loadavg_state(self, view: CgroupView) -> LoadavgState | None:
+    def _loadavg_state(self, view: CgroupView, library: Library) -> LoadavgState | None:
         if self.sampler is None or view.cpu is None:
             return None
-        return self.sampler.state(view.cpu.path)
+        return carry(self.sampler.state(view.cpu.path), library.loadavg_state)
 
     def _keep_loadavg(self, view: CgroupView, rendered: Rendered) -> None:
         state = rendered.history.loadavg
@@ -144,7 +232,8 @@ class ContainerContent:
 
     def cpu_directory(self, pid: int) -> Mapping[str, str]:
         """Container ``cpuK`` -> host ``cpuH`` for the CPUs ``pid`` sees (rule 5)."""
-        container = self.container(pid)
+        generation = self.generation
+        container = self.container(pid, generation)
         key: Hashable = (
             None
             if container is None
@@ -159,13 +248,13 @@ class ContainerContent:
             cached = self._cpu_maps.get(key)
             if cached is not None and now - cached[0] < CPU_MAP_SECONDS:
                 return cached[1]
-        inputs = RenderInputs(
-            view=self.view(container),
-            host=self.reader.host_snapshot(),
-            options=self.options,
-            clock=self.reader.clock(),
+        inputs = generation.library.render_inputs(
+            view=self._bounded_view(pid, generation, lambda: container),
+            host=generation.reader.host_snapshot(),
+            options=generation.options,
+            clock=generation.reader.clock(),
         )
-        mapping = dict(sys_cpu.cpu_directory_map(inputs))
+        mapping = dict(generation.library.cpu_directory_map(inputs))
         with self._cpu_maps_lock:
             expired = [
                 k for k, (made, _) in self._cpu_maps.items() if now - made >= CPU_MAP_SECONDS
@@ -184,14 +273,27 @@ class ContainerContent:
             self._cpu_maps.clear()
         return self.virtualize
 
-    def reload(self) -> None:
-        """Re-read the cgroup layout and start the caller cache afresh (rule 4)."""
-        reader = type(self.reader)(self.reader.root)
-        self.reader = reader
-        self.callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS)
+    def reload(self) -> Generation:
+        """Load ``lxcfs_model`` from disk, check it and swap it in (rule 4, and
+        ``lxcfs_fuse.reload``); returns the new generation. Raises ReloadFailed (one line)
+        with the old generation still serving and nothing lost."""
+        old = self.generation
+        library = load_library(old.library.number + 1)
+        options = carry(old.options, library.render_options)
+        if options is None:
+            raise ReloadFailed(f"the options {old.options!r} do not convert to the new version")
+        try:
+            reader = library.reader(old.reader)
+        except Exception as error:
+            raise ReloadFailed(f"cannot start the new reader: {error}") from error
+        smoke_render(library, reader, options, old.library.paths())
+        new = Generation.start(library, reader, options)
+        new.callers.adopt(old.callers, lambda container: carry(container, library.container))
+        activate(library)
+        self.generation = new  # the swap: one reference (rule 4)
         with self._cpu_maps_lock:
             self._cpu_maps.clear()
-        self.virtualize = True
+        return new
 
     def cpu_cgroup_directory(self, path: str) -> str | None:
         """Where the cpu cgroup ``path`` lives (the sampler's view of the current layout,

@@ -11,14 +11,18 @@ Rules:
 3. No lock is held while a cgroup is scanned: a container with 10,000 tasks makes the
    sampler slower, never a reader. The store's lock is taken only to read the list of
    cgroups and to write each result.
+4. Live reload: with ``library`` the arithmetic is that of the library generation serving now
+   (``lxcfs_fuse.reload``); a state kept by an older generation is carried over as plain data
+   (``reload.carry``), or forgotten if it does not convert (the next read starts it again).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from lxcfs_fuse.reload import Library, carry
 from lxcfs_fuse.state import KeyedStore
 from lxcfs_model.history import LoadavgState
 from lxcfs_model.render.loadavg import TaskCounts, count_tasks, sample
@@ -71,7 +75,12 @@ def _thread_states(proc_root: str, pid: int) -> Iterator[tuple[int, str]]:
             yield int(tid), state
 
 
-def scan_cgroup(cgroup_dir: str, proc_root: str = "/proc") -> TaskCounts | None:
+def scan_cgroup(
+    cgroup_dir: str,
+    proc_root: str = "/proc",
+    *,
+    count: Callable[[Iterable[tuple[int, str]]], TaskCounts] = count_tasks,
+) -> TaskCounts | None:
     """Count the tasks of one cpu cgroup (rule 1); None if it is gone or has no process."""
     if not os.path.isdir(cgroup_dir):
         return None
@@ -83,7 +92,7 @@ def scan_cgroup(cgroup_dir: str, proc_root: str = "/proc") -> TaskCounts | None:
             states.extend(_thread_states(proc_root, pid))
     if not seen_pid:
         return None
-    return count_tasks(states)
+    return count(states)
 
 
 class LoadavgSampler:
@@ -96,8 +105,10 @@ class LoadavgSampler:
         *,
         proc_root: str = "/proc",
         capacity: int = 4096,
+        library: Callable[[], Library] | None = None,
     ) -> None:
         self._cgroup_dir = cgroup_dir
+        self._library = library
         self._proc_root = proc_root
         # Never idle-pruned: a sampled cgroup stays until it vanishes or empties (rule 2).
         self._states: KeyedStore[str, LoadavgState] = KeyedStore(
@@ -117,17 +128,29 @@ class LoadavgSampler:
 
     def sample_once(self) -> None:
         """One pass over every registered cgroup (rule 3: scans run unlocked)."""
+        library = None if self._library is None else self._library()
         for cpu_path in self._states.snapshot_keys():
             directory = self._cgroup_dir(cpu_path)
-            counts = None if directory is None else scan_cgroup(directory, self._proc_root)
+            counts = None if directory is None else self._scan(directory, library)
             if counts is None:
                 self._states.discard(cpu_path)
             else:
-                self._states.update(cpu_path, functools.partial(_advance, counts))
+                self._states.update(cpu_path, functools.partial(_advance, counts, library))
+
+    def _scan(self, directory: str, library: Library | None) -> TaskCounts | None:
+        if library is None:
+            return scan_cgroup(directory, self._proc_root)
+        return scan_cgroup(directory, self._proc_root, count=library.count_tasks)
 
 
-def _advance(counts: TaskCounts, current: LoadavgState | None) -> tuple[None, LoadavgState | None]:
-    # None: forgotten while the scan ran (discarded); it stays forgotten until read again.
+def _advance(
+    counts: TaskCounts, library: Library | None, current: LoadavgState | None
+) -> tuple[None, LoadavgState | None]:
+    if library is not None:
+        current = carry(current, library.loadavg_state)  # rule 4
+    # None: forgotten while the scan ran (discarded), or not carried over a reload; it
+    # stays forgotten until read again.
     if current is None:
         return None, None
-    return None, sample(current, counts.running, counts.total, counts.last_pid)
+    advance = sample if library is None else library.sample_loadavg
+    return None, advance(current, counts.running, counts.total, counts.last_pid)

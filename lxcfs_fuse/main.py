@@ -9,9 +9,12 @@ Signals: libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (leave the loop
 They must reach the thread blocked in libfuse's loop, so the housekeeping thread blocks them.
 SIGUSR1 and SIGUSR2 are blocked in every thread and taken by the housekeeping thread with
 ``sigtimedwait`` (a Python signal handler would never run: the main thread stays inside
-libfuse): SIGUSR2 toggles virtualization (host files while off), SIGUSR1 reloads (re-reads
-the cgroup layout, forgets the caller cache, virtualization on), as ``systemctl reload`` and
-lxcfs expect. There is no separate library to swap: upgrading means a restart.
+libfuse, and Python runs handlers only in the main thread between bytecodes): SIGUSR2
+toggles virtualization (host files while off), SIGUSR1 reloads ``lxcfs_model`` from disk
+(``lxcfs_fuse.reload``: a live upgrade, same process, same mount; a failed reload logs one
+line and the old code serves on), as ``systemctl reload`` and lxcfs expect. Threads libfuse
+starts inherit the mask of the thread that starts them, so no thread but housekeeping can
+take a SIGUSR1/SIGUSR2, and libfuse never installs handlers for them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from lxcfs_fuse.options import (
     print_usage_error,
 )
 from lxcfs_fuse.pidfile import PidFile, PidFileLocked
+from lxcfs_fuse.reload import ReloadFailed
 from lxcfs_model import __version__
 from lxcfs_model.errors import LxcfsModelError
 from lxcfs_model.io import CachingReader
@@ -84,8 +88,25 @@ class Housekeeping(threading.Thread):
             state = self._content.toggle_virtualization()
             log.info("SIGUSR2: switched into %svirtualization mode", "" if state else "non-")
         elif number == signal.SIGUSR1:
-            self._content.reload()
-            log.info("SIGUSR1: reloaded (cgroup layout re-read, virtualization on)")
+            old = self._content.library
+            try:
+                new = self._content.reload().library
+            except ReloadFailed as error:
+                log.error(
+                    "SIGUSR1: reload failed, still serving lxcfs_model %s (generation %d): %s",
+                    old.version,
+                    old.number,
+                    error,
+                )
+                return
+            log.info(
+                "SIGUSR1: reloaded lxcfs_model %s from %s (generation %d); histories, load "
+                "averages, caller cache, options and %svirtualization mode carried over",
+                new.version,
+                new.location,
+                new.number,
+                "" if self._content.virtualize else "non-",
+            )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -99,7 +120,9 @@ def build_content(options: DaemonOptions, root: str = "/") -> ContainerContent:
     content = ContainerContent(CachingReader(root), options.render)
     if options.render.enable_loadavg:
         content.sampler = LoadavgSampler(
-            content.cpu_cgroup_directory, proc_root=content.reader.path("proc")
+            content.cpu_cgroup_directory,
+            proc_root=content.reader.path("proc"),
+            library=lambda: content.library,
         )
     return content
 

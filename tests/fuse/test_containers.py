@@ -151,9 +151,9 @@ def test_loadavg_counts_the_containers_tasks(cfs_daemon: Daemon, cgroups: Cgroup
     assert last >= probe.pid
 
 
-def test_sigusr2_toggles_and_sigusr1_restores_virtualization() -> None:
-    """SIGUSR2 switches to host files and back; SIGUSR1 (reload) switches virtualization on;
-    neither ends the daemon."""
+def test_sigusr2_toggles_and_sigusr1_keeps_the_mode() -> None:
+    """SIGUSR2 switches to host files and back; SIGUSR1 (reload) keeps the mode it finds
+    (the switch carries over a live reload); neither ends the daemon."""
     with lxcfs_fuse_mount(()) as daemon, container_cgroups() as cgroups:
         cgroups.set_memory_limit(256 << 20)
         probe = cgroups.start_probe()
@@ -166,10 +166,12 @@ def test_sigusr2_toggles_and_sigusr1_restores_virtualization() -> None:
         daemon.process.send_signal(signal.SIGUSR2)
         assert wait_until(lambda: mem_total() == _host_kb("MemTotal"))
         daemon.process.send_signal(signal.SIGUSR1)
-        assert wait_until(lambda: mem_total() == 262144)
+        assert wait_until(lambda: "SIGUSR1: reloaded" in daemon.log(), timeout=15)
+        assert mem_total() == _host_kb("MemTotal")
         daemon.process.send_signal(signal.SIGUSR2)
-        assert wait_until(lambda: mem_total() == _host_kb("MemTotal"))
-        daemon.process.send_signal(signal.SIGUSR2)
         assert wait_until(lambda: mem_total() == 262144)
+        daemon.process.send_signal(signal.SIGUSR1)
+        assert wait_until(lambda: daemon.log().count("SIGUSR1: reloaded") == 2, timeout=15)
+        assert mem_total() == 262144
         assert daemon.process.poll() is None
         assert "switched into non-virtualization mode" in daemon.log()
