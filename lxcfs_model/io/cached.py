@@ -8,10 +8,13 @@ Rules:
    HZ=100, the resolution the kernel's own CPU counters advance at; /proc/uptime prints
    centiseconds). The age counts from *before* the read started, so nothing served is
    older than ``max_age`` plus one read.
-2. What is shared: ``host_snapshot()`` (one for everybody) and ``view_for_container()``,
-   keyed by the container's target pid, init pid and every cgroup path. A container whose
-   init moves to another cgroup, or a new container on a recycled pid, has another key and
-   is read afresh at once; only a limit changed in place can take up to ``max_age`` to show.
+2. What is shared: ``host_snapshot()`` (one for everybody) and, per container, each view
+   field (``memory``, ``cpuset``, ...) keyed by the container's target pid, init pid and
+   every cgroup path. A request names the fields it needs (``parts``, a file's
+   ``FileSpec.view_parts``); only the missing or expired ones are read, together. A
+   container whose init moves to another cgroup, or a new container on a recycled pid, has
+   another key and is read afresh at once; only a limit changed in place can take up to
+   ``max_age`` to show. ``problems`` are those of the reads the fields came from.
 3. Never shared: the clock (uptime and /proc/stat advance on every read, so their
    monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter
    validates every caller on every request), failures (an exception is never cached, the
@@ -29,15 +32,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
+from typing import Any
 
-from lxcfs_model.io.reader import Container, SystemReader
+from lxcfs_model.io.reader import VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
 __all__ = ["DEFAULT_MAX_AGE", "CachingReader"]
 
 DEFAULT_MAX_AGE = 0.010
 DEFAULT_CAPACITY = 4096
+
+_Field = tuple[float, Any, tuple[str, ...]]
 
 
 class CachingReader(SystemReader):
@@ -56,7 +62,8 @@ class CachingReader(SystemReader):
         self.capacity = capacity
         self._monotonic = monotonic
         self._host: tuple[float, HostSnapshot] | None = None
-        self._views: OrderedDict[Hashable, tuple[float, CgroupView]] = OrderedDict()
+        # key -> view field -> (when read, value, problems of that read); oldest key first.
+        self._views: OrderedDict[Hashable, dict[str, _Field]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -77,9 +84,11 @@ class CachingReader(SystemReader):
         self._host = (now, snapshot)
         return snapshot
 
-    def view_for_container(self, container: Container) -> CgroupView:
-        """The container's view, shared for ``max_age`` by requests with the same key
-        (rule 2)."""
+    def view_for_container(
+        self, container: Container, parts: Collection[str] = VIEW_PARTS
+    ) -> CgroupView:
+        """The container's view with the fields in ``parts``; each field is shared for
+        ``max_age`` by requests with the same key, and only stale ones are read (rule 2)."""
         key = (
             container.target_pid,
             container.init_pid,
@@ -87,19 +96,37 @@ class CachingReader(SystemReader):
         )
         now = self._monotonic()
         with self._lock:
-            cached = self._views.get(key)
-        if cached is not None and self._fresh(cached[0], now):
-            return cached[1]
-        view = super().view_for_container(container)
-        with self._lock:
-            self._views[key] = (now, view)
-            self._views.move_to_end(key)
-            self._evict_locked(self._monotonic())
-        return view
+            held = self._views.get(key)
+            fields = dict(held) if held is not None else {}
+        fresh = {
+            part: fields[part]
+            for part in parts
+            if part in fields and self._fresh(fields[part][0], now)
+        }
+        missing = [part for part in parts if part not in fresh]
+        if missing:
+            view = super().view_for_container(container, missing)
+            for part in missing:
+                fresh[part] = (now, getattr(view, part), view.problems)
+            with self._lock:
+                merged = self._views.get(key, {})
+                merged.update((part, fresh[part]) for part in missing)
+                self._views[key] = merged
+                self._views.move_to_end(key)
+                self._evict_locked(self._monotonic())
+        problems: list[str] = []
+        seen: list[tuple[str, ...]] = []
+        for _, _, read_problems in fresh.values():
+            if not any(read_problems is other for other in seen):
+                seen.append(read_problems)
+                problems.extend(read_problems)
+        values = {part: value for part, (_, value, _) in fresh.items()}
+        return CgroupView(**values, problems=tuple(problems))
 
     def _evict_locked(self, now: float) -> None:
+        # Oldest container first; one is expired when its newest field is.
         while self._views:
-            made = next(iter(self._views.values()))[0]
-            if len(self._views) <= self.capacity and self._fresh(made, now):
+            newest = max(made for made, _, _ in next(iter(self._views.values())).values())
+            if len(self._views) <= self.capacity and self._fresh(newest, now):
                 break
             self._views.popitem(last=False)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import TypeVar
 
 import attrs
@@ -52,7 +52,10 @@ from lxcfs_model.values import (
     SwapAccounting,
 )
 
-__all__ = ["Container", "SystemReader", "prune_init_scope"]
+__all__ = ["VIEW_PARTS", "Container", "SystemReader", "prune_init_scope"]
+
+#: The ``CgroupView`` fields a reader fills (all but ``problems``), by name.
+VIEW_PARTS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
 
 T = TypeVar("T")
 
@@ -227,14 +230,15 @@ class _ViewReader:
 
     # ------------------------------------------------------------------------ controllers
 
-    def view(self, init: InitProcess | None) -> CgroupView:
+    def view(self, init: InitProcess | None, parts: Collection[str] = VIEW_PARTS) -> CgroupView:
+        """The view with the fields named in ``parts`` read (the others None)."""
         return CgroupView(
-            memory=self.memory(),
-            cpuset=self.cpuset(),
-            cpu=self.cpu(),
-            cpu_usage=self.cpu_usage(),
-            io=self.io(),
-            pressure=self.pressure(),
+            memory=self.memory() if "memory" in parts else None,
+            cpuset=self.cpuset() if "cpuset" in parts else None,
+            cpu=self.cpu() if "cpu" in parts else None,
+            cpu_usage=self.cpu_usage() if "cpu_usage" in parts else None,
+            io=self.io() if "io" in parts else None,
+            pressure=self.pressure() if "pressure" in parts else None,
             init=init,
             problems=tuple(self.problems),
         )
@@ -832,15 +836,19 @@ class SystemReader:
             return None
         return InitProcess(pid=pid, start_ticks=start, cpu_busy_ns=reader.busy_ns(paths, None))
 
-    def view_for_container(self, container: Container) -> CgroupView:
-        """Each controller read at the container's path in its own hierarchy."""
+    def view_for_container(
+        self, container: Container, parts: Collection[str] = VIEW_PARTS
+    ) -> CgroupView:
+        """Each controller read at the container's path in its own hierarchy. ``parts``:
+        the view fields to read (``VIEW_PARTS`` names; a file's ``FileSpec.view_parts``),
+        the others are left None and cost nothing."""
         reader = _ViewReader(self, container.path_in)
         init = None
-        if container.init_pid is not None:
+        if container.init_pid is not None and "init" in parts:
             init = self._init_process(reader, container.init_pid)
             if init is None and container.init_pid != container.caller_pid:
                 reader.problems.append(f"namespace init {container.init_pid} vanished")
-        view = reader.view(init)
+        view = reader.view(init, parts)
         if not os.path.isdir(self.path("proc", str(container.target_pid))):
             # Its cgroups may have gone with it: what was read is no longer anyone's view.
             raise NoSuchProcess(f"process {container.target_pid} exited while being read")

@@ -55,7 +55,7 @@ def test_view_shared_within_max_age_then_reread(tree: Path) -> None:
     assert first.memory is not None and first.memory.usage == 1000
     _set_usage(tree, 2000)
     clock.now += 0.009
-    assert reader.view_for_container(container) is first
+    assert reader.view_for_container(container) == first
     clock.now += 0.001
     later = reader.view_for_container(container)
     assert later.memory is not None and later.memory.usage == 2000
@@ -120,3 +120,19 @@ def test_bounded_by_capacity_and_age(tree: Path) -> None:
     clock.now += 1.0
     reader.view_for_container(container)
     assert len(reader) == 1
+
+
+def test_only_the_requested_parts_are_read(tree: Path) -> None:
+    """A request for the memory field reads no other controller; a later request for more
+    fields reads just the missing ones and reuses the fresh memory field."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    (tree / "sys/fs/cgroup/cpuset/lxc/c1/cpuset.effective_cpus").write_text("garbage\n")
+    memory_only = reader.view_for_container(container, {"memory"})
+    assert memory_only.memory is not None and memory_only.cpuset is None
+    assert memory_only.problems == ()  # the broken cpuset file was never read
+    _set_usage(tree, 4242)
+    both = reader.view_for_container(container, {"memory", "cpuset"})
+    assert both.memory == memory_only.memory  # shared, not re-read
+    assert both.cpuset is None and any("cpuset.effective_cpus" in p for p in both.problems)
