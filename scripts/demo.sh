@@ -25,15 +25,24 @@ LIMIT=$((256 * 1024 * 1024))
 CG=/sys/fs/cgroup
 directories=()
 container_pid=
+unshare_pid=
+workdir=
 
 cleanup() {
-    if [[ -n $container_pid ]]; then
-        kill "$container_pid" 2>/dev/null || true
-        wait "$container_pid" 2>/dev/null || true
-    fi
+    # Only the processes this script started, by pid. The container's process is the init
+    # of a pid namespace: it ignores SIGTERM from outside, so SIGKILL it; unshare then exits.
+    if [[ -n $container_pid ]]; then kill -KILL "$container_pid" 2>/dev/null || true; fi
+    if [[ -n $unshare_pid ]]; then wait "$unshare_pid" 2>/dev/null || true; fi
+    if [[ -n $workdir ]]; then rm -rf "$workdir"; fi
     local i
     for ((i = ${#directories[@]} - 1; i >= 0; i--)); do
-        rmdir "${directories[i]}" 2>/dev/null || true
+        # A killed task leaves its cgroup only once fully reaped: retry for a moment.
+        for _ in $(seq 50); do
+            rmdir "${directories[i]}" 2>/dev/null && break
+            [[ -d ${directories[i]} ]] || break
+            sleep 0.1
+        done
+        [[ -d ${directories[i]} ]] && echo "demo: could not remove ${directories[i]}" >&2
     done
     # === FUSE: stop lxcfs-fuse (SIGTERM unmounts it), then remove its mount point.
     if [[ -n ${fuse_pid:-} ]]; then
@@ -46,15 +55,32 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that cleanup runs on Ctrl-C and kill too
 
 make_dir() {
     mkdir "$1"
     directories+=("$1")
 }
 
-# The "container": a sleeping process. Its cgroups are what every file is computed from.
-sleep 600 &
-container_pid=$!
+# The "container": a process that is the init (pid 1) of its own pid namespace, like a
+# container's init. Once it is in its cgroups it allocates 48 MiB (charged to them) and sleeps.
+workdir=$(mktemp -d /tmp/lxcfs_py_demo.XXXXXX)
+unshare --pid --fork --mount-proc .venv/bin/python -c '
+import os, sys, time
+flag = sys.argv[1]
+while not os.path.exists(flag + "/go"):
+    time.sleep(0.05)
+memory = b"x" * (48 << 20)
+open(flag + "/ready", "w").close()
+time.sleep(600)
+' "$workdir" 2>/dev/null &  # (unshare complains when its child is SIGKILLed at the end)
+unshare_pid=$!
+for _ in $(seq 100); do
+    container_pid=$(pgrep -P "$unshare_pid" || true)
+    [[ -n $container_pid ]] && break
+    sleep 0.05
+done
+[[ -n $container_pid ]] || { echo "demo: the container process did not start" >&2; exit 1; }
 
 if [[ $(stat -fc %T "$CG") == cgroup2fs ]]; then
     layout="cgroup v2"
@@ -82,6 +108,12 @@ else
     done
 fi
 
+touch "$workdir/go"
+for _ in $(seq 100); do
+    [[ -e $workdir/ready ]] && break
+    sleep 0.05
+done
+
 show() {
     echo
     echo "\$ $*"
@@ -89,8 +121,9 @@ show() {
 }
 
 echo
-echo "== A container (pid $container_pid) in $layout cgroups named $NAME:"
-echo "   memory limit 256 MiB, cpuset 0. Its cgroups, as /proc/$container_pid/cgroup says:"
+echo "== A container: pid $container_pid, the init of its own pid namespace, using 48 MiB;"
+echo "   in $layout cgroups named $NAME: memory limit 256 MiB, cpuset 0."
+echo "   Its cgroups, as /proc/$container_pid/cgroup says:"
 grep -E ':(memory|cpuset|cpu|cpuacct)?:' "/proc/$container_pid/cgroup" | sed 's/^/   /'
 
 echo
