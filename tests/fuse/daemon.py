@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -67,13 +67,19 @@ def _unmount(path: str) -> None:
 
 @contextlib.contextmanager
 def lxcfs_fuse_mount(
-    options: Sequence[str] = ("-l", "--enable-cfs"), binding: str = "fusepy"
+    options: Sequence[str] = ("-l", "--enable-cfs"),
+    binding: str = "fusepy",
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
 ) -> Iterator[Daemon]:
     """Mount lxcfs-fuse with ``options`` on a fresh directory; SIGTERM it, unmount and remove
-    everything on exit, failure included."""
+    everything on exit, failure included. ``extra_env`` and ``cwd`` let a test choose where
+    the daemon imports its library from (``PYTHONPATH``; ``-m`` puts the cwd first)."""
     require_root()
     require_fuse()
     python, env = interpreter_for(binding)
+    env.update(extra_env or {})
     workdir = tempfile.mkdtemp(prefix="lxcfs_py_test_fuse_")
     mountpoint = os.path.join(workdir, "mnt")
     pidfile = os.path.join(workdir, "lxcfs.pid")
@@ -88,6 +94,7 @@ def lxcfs_fuse_mount(
             stderr=log,
             text=True,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
     try:
