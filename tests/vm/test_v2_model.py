@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 from v2_harness import V2Cgroups, flat_keyed, only_child, read_line, read_text
 
-from lxcfs_model import RenderInputs, RenderOptions, render
+from lxcfs_model import ContainerHistory, RenderInputs, RenderOptions, render
 from lxcfs_model.io import SystemReader
 
 pytestmark = pytest.mark.vm
@@ -173,23 +173,55 @@ def test_cpu_max_counts_only_with_enable_cfs(cgroups: V2Cgroups) -> None:
 
 def test_stat_shows_the_containers_cpu_times_from_cpu_stat(cgroups: V2Cgroups) -> None:
     """/proc/stat's aggregate user and system ticks are the child's cpu.stat user_usec and
-    system_usec in USER_HZ (usec // 10000), spread over its CPU lines, not the host's times."""
+    system_usec in USER_HZ (usec // 10000), spread over its CPU lines, not the host's times;
+    read again with the returned history after more work, they are the new totals and no
+    line went backwards."""
     require_two_cpus()
     cgroups.make("c1")
-    busy = cgroups.run("c1", ["timeout", "1", "sh", "-c", "while :; do :; done"])
-    assert busy.returncode == 124, busy.stderr  # timeout ended the loop
-    usage = flat_keyed(cgroups.read("c1", "cpu.stat"))  # still: nothing runs in c1 now
     assert os.sysconf("SC_CLK_TCK") == 100
-    lines = stat_lines(rendered(cgroups.path("c1"), "stat"))
-    assert sorted(lines) == ["cpu", "cpu0", "cpu1"]
-    aggregate = lines["cpu"]
-    assert aggregate[0] == usage["user_usec"] // 10_000
-    assert aggregate[2] == usage["system_usec"] // 10_000
-    assert aggregate[0] + aggregate[2] >= 30, usage  # about a second of a busy loop
-    assert aggregate[1] == aggregate[4] == aggregate[5] == aggregate[6] == 0
-    assert [sum(column) for column in zip(lines["cpu0"], lines["cpu1"], strict=True)] == aggregate
+    child = cgroups.path("c1")
+    history = ContainerHistory()
+    previous: dict[str, list[int]] = {}
+    for _ in range(2):
+        busy = cgroups.run("c1", ["timeout", "1", "sh", "-c", "while :; do :; done"])
+        assert busy.returncode == 124, busy.stderr  # timeout ended the loop
+        usage = flat_keyed(cgroups.read("c1", "cpu.stat"))  # still: nothing runs in c1 now
+        reader = SystemReader("/")
+        result = render(
+            "stat",
+            RenderInputs(
+                view=reader.view_for_cgroup(child),
+                host=reader.host_snapshot(),
+                clock=reader.clock(),
+                history=history,
+            ),
+        )
+        history = result.history
+        lines = stat_lines(result.text)
+        assert sorted(lines) == ["cpu", "cpu0", "cpu1"]
+        aggregate = lines["cpu"]
+        assert aggregate[0] == usage["user_usec"] // 10_000
+        assert aggregate[2] == usage["system_usec"] // 10_000
+        assert aggregate[1] == aggregate[4] == aggregate[5] == aggregate[6] == 0
+        columns = zip(lines["cpu0"], lines["cpu1"], strict=True)
+        assert [sum(column) for column in columns] == aggregate
+        for label, before in previous.items():
+            assert all(now >= then for now, then in zip(lines[label], before, strict=True))
+        previous = lines
+    assert aggregate[0] + aggregate[2] >= 60, usage  # about two seconds of a busy loop
     host_user = stat_lines(read_text("/proc/stat"))["cpu"][0]
     assert aggregate[0] < host_user
+
+
+def test_the_root_cgroup_sees_the_host(pure_cgroup2: None) -> None:
+    """The cgroup2 root (no memory.current, memory.max or cpu.max there) shows the host's
+    MemTotal and every host CPU."""
+    memory = meminfo_kb(rendered("/", "meminfo"))
+    assert memory["MemTotal"] == meminfo_kb(read_text("/proc/meminfo"))["MemTotal"]
+    assert 0 < memory["MemFree"] <= memory["MemTotal"]
+    host_cpus = read_text("/sys/devices/system/cpu/online")
+    assert rendered("/", "sys/devices/system/cpu/online") == host_cpus
+    assert len(processors(rendered("/", "cpuinfo"))) == len(os.sched_getaffinity(0))
 
 
 # ---------------------------------------------------------------------------------- pressure
