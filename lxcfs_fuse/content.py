@@ -198,8 +198,10 @@ class ContainerContent:
                 "serving the host's files"
             )
             return generation.library.cgroup_view()
-        for problem in view.problems:
-            self.problem_log.warning(f"{problem} (the files it feeds fall back, spec 3.12)")
+        if view.problems:
+            self.problem_log.warning(
+                "files fall back to the host's (spec 3.12): " + "; ".join(view.problems)
+            )
         return view
 
     @staticmethod
