@@ -382,10 +382,11 @@ def run_in_vm(command: Sequence[str], settings: VmSettings, kernel_image: str | 
             _say(f"the VM passed its {settings.timeout_seconds:.0f} s deadline and was killed")
             return EXIT_TIMED_OUT
         exit_code_file = results / "exit-code"
-        if not exit_code_file.is_file():
+        reported = exit_code_file.read_text().strip() if exit_code_file.is_file() else ""
+        if not reported.isdigit():
             _say(f"the VM stopped after {elapsed:.1f} s without reporting an exit code")
             return EXIT_VM_FAILED
-        code = int(exit_code_file.read_text().strip())
+        code = int(reported)
         _say(f"the command exited {code}; the VM ran {elapsed:.1f} s")
         return code
     finally:
