@@ -109,7 +109,13 @@ def parse_cpuinfo(text: str) -> CpuinfoLayout:
             current = blocks.setdefault(cpu, []) if cpu not in blocks else None
         elif current is not None:
             current.append(line)
-    return CpuinfoLayout(blocks={cpu: "".join(body) for cpu, body in blocks.items()})
+    # A file cut off mid-line (a truncated read) still ends each block with a newline, so
+    # the next "processor" line the renderer writes starts a line of its own.
+    return CpuinfoLayout(blocks={cpu: _line_ended("".join(body)) for cpu, body in blocks.items()})
+
+
+def _line_ended(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _s390_segments(lines: list[str]) -> tuple[S390Segment, ...]:

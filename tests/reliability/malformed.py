@@ -215,13 +215,15 @@ def _meminfo(text: str, host_text: str, host_total: int) -> list[str]:
         return [*problems, "meminfo has no MemTotal"]
     # The renderer's own rule 4 (render/meminfo.py), plus: never above the host's RAM.
     # memory.stat lines (Cached, Active, ...) are the cgroup's counters as they are.
-    free, available = values.get("MemFree", 0), values.get("MemAvailable", 0)
+    # A line the host lacks is not added (rule 2 there): an absent one holds trivially.
+    free = values.get("MemFree", 0)
+    available = values.get("MemAvailable", free)
     if not 0 < total <= host_total or not free <= available <= total:
         problems.append(
             f"meminfo breaks 0 <= MemFree {free} <= MemAvailable {available} <= MemTotal "
             f"{total} <= host {host_total}, MemTotal > 0"
         )
-    if values.get("SwapFree", 0) > values.get("SwapTotal", 0):
+    if "SwapTotal" in values and values.get("SwapFree", 0) > values["SwapTotal"]:
         problems.append("meminfo SwapFree > SwapTotal")
     return problems
 

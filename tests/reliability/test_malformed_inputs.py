@@ -138,3 +138,31 @@ def test_missing_controller_and_missing_root(tmp_path: Path) -> None:
     assert (
         code == 1 and out == "" and err.count("\n") == 1 and err.startswith("lxcfs-render: error:")
     )
+
+
+def test_cpuinfo_cut_off_mid_line_keeps_processor_lines_apart(tmp_path: Path) -> None:
+    """A host cpuinfo truncated mid-line (found by the campaign): every visible CPU still
+    gets its own ``processor : N`` line (the cut block is ended with a newline)."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    tree = CampaignTree(fixtures / "v2-nested", tmp_path / "t")
+    whole = (tree.root / "proc/cpuinfo").read_text()
+    tree.apply(
+        [
+            (
+                "write",
+                "proc/cpuinfo",
+                "truncated",
+                whole[: whole.index("flags", whole.index("processor\t: 1")) + 5].encode(),
+            )
+        ]
+    )
+    tally = Tally()
+    exercise(tree.root, SUBJECTS["v2-nested"], by_pid=False, options=RenderOptions(), tally=tally)
+    assert (tally.escaped, tally.violations) == ([], [])
+    reader = SystemReader(str(tree.root))
+    inputs = RenderInputs(view=reader.view_for_cgroup("/lxc/c2"), host=reader.host_snapshot())
+    text = FILES[0].renderer(inputs).text
+    assert [line for line in text.splitlines() if "processor" in line] == [
+        f"processor\t: {n}" for n in range(text.count("processor"))
+    ]
+    assert text.count("processor") >= 2
