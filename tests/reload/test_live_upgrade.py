@@ -96,7 +96,8 @@ def test_readers_in_a_limited_cgroup_see_no_error_across_reloads(library: Path) 
     """A probe reading five files in a loop while the daemon reloads four times (one of
     them a new version) gets every read right and no error; the daemon is the same
     process on the same mount throughout."""
-    with upgradable_daemon(library) as daemon, container_cgroups() as cgroups:
+    options = ("-l", "--enable-cfs")  # the sampler and the CPU view carry state over
+    with upgradable_daemon(library, options) as daemon, container_cgroups() as cgroups:
         probe = limited(cgroups)
         check_container_answers(probe.read_files(daemon.path, FILES))
         mount_device = os.stat(daemon.path).st_dev
