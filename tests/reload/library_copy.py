@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lxcfs_model
 
-__all__ = ["MARKER", "UptimeVersion", "copy_library", "install_uptime"]
+__all__ = ["MARKER", "UptimeVersion", "copy_library", "edit_copy", "install_uptime"]
 
 #: The line the "new version" of the uptime renderer appends (upstream's test: a marker file).
 MARKER = "lxcfs-py reload test: new code\n"
@@ -71,4 +71,15 @@ def install_uptime(directory: Path, version: UptimeVersion) -> None:
     original = (_SOURCE / _UPTIME).read_text()
     target = directory / "lxcfs_model" / _UPTIME
     target.write_text(original + _APPENDED[version])
+    shutil.rmtree(target.parent / "__pycache__", ignore_errors=True)
+
+
+def edit_copy(directory: Path, relative: str, old: str, new: str) -> None:
+    """Replace ``old`` (which must occur) by ``new`` in the copy's module ``relative``
+    (``history.py``), dropping its cached bytecode."""
+    target = directory / "lxcfs_model" / relative
+    text = target.read_text()
+    if old not in text:
+        raise AssertionError(f"{old!r} not in {target}: the edit no longer applies")
+    target.write_text(text.replace(old, new))
     shutil.rmtree(target.parent / "__pycache__", ignore_errors=True)

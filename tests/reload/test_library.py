@@ -23,6 +23,7 @@ from tests.reload.library_copy import (
     MARKER,
     UptimeVersion,
     copy_library,
+    edit_copy,
     install_uptime,
 )
 
@@ -209,3 +210,24 @@ def test_passthrough_serves_the_host_files_unchanged() -> None:
     content.virtualize = False
     for path in ("proc/meminfo", "proc/stat", "sys/devices/system/cpu/online"):
         assert content.render(path, CHILD) == (V1 / path).read_text()
+
+
+def test_a_field_added_in_the_new_version_takes_its_default(private_library: Path) -> None:
+    """A new version whose StatHistory has an extra field (with a default) gets the kept
+    history converted: same values, the new field at its default."""
+    edit_copy(
+        private_library,
+        "history.py",
+        "    usage_total: tuple[int, ...] = ()\n",
+        '    usage_total: tuple[int, ...] = ()\n    note: str = "added in v2"\n',
+    )
+    content = _content()
+    content.render("proc/stat", CHILD)
+    (key,) = content.stat_histories.snapshot_keys()
+    kept = content.stat_histories.get(key)
+    new = content.reload()
+    carried = carry(kept, new.library.stat_history)
+    assert carried is not None and carried.note == "added in v2"  # type: ignore[attr-defined]
+    assert carried.last_lines == kept.last_lines and carried.baseline == kept.baseline  # type: ignore[union-attr]
+    content.render("proc/stat", CHILD)
+    assert type(content.stat_histories.get(key)) is new.library.stat_history

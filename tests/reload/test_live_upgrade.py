@@ -23,6 +23,7 @@ from tests.reload.library_copy import (
     MARKER,
     UptimeVersion,
     copy_library,
+    edit_copy,
     install_uptime,
 )
 from tests.system.harness import CgroupSet, Probe, container_cgroups, wait_until
@@ -85,6 +86,12 @@ def check_container_answers(texts: dict[str, str]) -> None:
     assert UPTIME.fullmatch(texts["proc/uptime"].removesuffix(MARKER)), texts["proc/uptime"]
 
 
+def _cpu_total(stat: str) -> int:
+    """The sum of the aggregate ``cpu`` line's counters."""
+    (line,) = [line for line in stat.splitlines() if line.split()[0] == "cpu"]
+    return sum(int(field) for field in line.split()[1:])
+
+
 def _reached(counter: list[int], target: int) -> bool:
     return counter[0] >= target
 
@@ -94,8 +101,9 @@ FILES = ["proc/meminfo", "proc/cpuinfo", "proc/stat", "proc/uptime", f"{CPU}/onl
 
 def test_readers_in_a_limited_cgroup_see_no_error_across_reloads(library: Path) -> None:
     """A probe reading five files in a loop while the daemon reloads four times (one of
-    them a new version) gets every read right and no error; the daemon is the same
-    process on the same mount throughout."""
+    them a new version) gets every read right and no error; its /proc/stat CPU view (which
+    starts at 0 with --enable-cfs) never goes back, so the history carried over; the daemon
+    is the same process on the same mount throughout."""
     options = ("-l", "--enable-cfs")  # the sampler and the CPU view carry state over
     with upgradable_daemon(library, options) as daemon, container_cgroups() as cgroups:
         probe = limited(cgroups)
@@ -104,11 +112,14 @@ def test_readers_in_a_limited_cgroup_see_no_error_across_reloads(library: Path) 
         stop = threading.Event()
         reads: list[int] = [0]
         errors: list[str] = []
+        cpu_totals: list[int] = []
 
         def read_loop() -> None:
             while not stop.is_set():
                 try:
-                    check_container_answers(probe.read_files(daemon.path, FILES))
+                    texts = probe.read_files(daemon.path, FILES)
+                    check_container_answers(texts)
+                    cpu_totals.append(_cpu_total(texts["proc/stat"]))
                     reads[0] += 1
                 except Exception as error:  # every failure is a finding
                     errors.append(f"{type(error).__name__}: {error}")
@@ -127,9 +138,39 @@ def test_readers_in_a_limited_cgroup_see_no_error_across_reloads(library: Path) 
             reader.join(60)
         assert errors == []
         assert reads[0] >= 12
+        assert cpu_totals == sorted(cpu_totals) and cpu_totals[-1] > cpu_totals[0], cpu_totals
         assert probe.read_files(daemon.path, ["proc/uptime"])["proc/uptime"].endswith(MARKER)
         assert daemon.process.poll() is None
         assert os.path.ismount(daemon.path) and os.stat(daemon.path).st_dev == mount_device
+
+
+def test_a_renamed_history_field_resets_that_history(library: Path) -> None:
+    """A version that renames a StatHistory field (what docs/upgrade.md asks when a field's
+    meaning changes) loads; the container's CPU view starts again from 0 (the documented
+    reset), every read still succeeds, and later reloads keep the new history."""
+    with (
+        upgradable_daemon(library, ("--enable-cfs",)) as daemon,
+        container_cgroups() as cgroups,
+    ):
+        probe = limited(cgroups)
+
+        def total() -> int:
+            texts = probe.read_files(daemon.path, FILES)
+            check_container_answers(texts)
+            return _cpu_total(texts["proc/stat"])
+
+        first = total()
+        assert wait_until(lambda: total() > first + 20, timeout=10)
+        before = total()
+        for module in ("history.py", "render/stat.py"):
+            edit_copy(library, module, "last_lines", "previous_lines")
+        reload_and_wait(daemon)
+        after = total()
+        assert after < before, (before, after)
+        assert wait_until(lambda: total() > after + 20, timeout=10)
+        grown = total()
+        reload_and_wait(daemon)
+        assert total() >= grown
 
 
 def test_new_code_on_disk_takes_effect_on_sigusr1(library: Path) -> None:
