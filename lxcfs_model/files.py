@@ -28,58 +28,100 @@ from lxcfs_model.render import (
     uptime,
 )
 from lxcfs_model.rendering import Rendered, RenderInputs
-from lxcfs_model.values import CgroupView
+from lxcfs_model.values import CgroupView, HostSnapshot
 
-__all__ = ["FILES", "VIEW_PARTS", "FileSpec", "render", "resolve_file", "short_name"]
+__all__ = ["FILES", "HOST_PARTS", "VIEW_PARTS", "FileSpec", "render", "resolve_file", "short_name"]
 
 
 #: The ``CgroupView`` fields a renderer may look at (``problems`` is never rendered).
 VIEW_PARTS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
 
+#: The ``HostSnapshot`` texts a renderer may look at (``clk_tck`` is not a text: always set).
+HOST_PARTS = frozenset(field.name for field in attrs.fields(HostSnapshot)) - {"clk_tck"}
+
 # What the visible-CPU policy (lxcfs_model.visible) reads: every file that counts CPUs.
 _VISIBLE = frozenset({"cpuset", "cpu"})
+_ONLINE = frozenset({"online"})
 
 
 @attrs.frozen
 class FileSpec:
-    """One rendered file. ``view_parts``: the view fields its renderer reads, so a reader
-    need not read the others (the FUSE daemon reads only these per request); rendering
-    with the other fields None gives the same text (tests/properties prove it)."""
+    """One rendered file. ``view_parts``/``host_parts``: the view fields and host texts its
+    renderer reads, so a reader need not read the others (the FUSE daemon reads only these
+    per request: /proc/slabinfo alone costs the kernel milliseconds); rendering with the
+    other view fields None and host texts empty gives the same text (tests/properties prove
+    it)."""
 
     path: str
     renderer: Callable[[RenderInputs], Rendered]
     provenance: FileProvenance
     view_parts: frozenset[str] = VIEW_PARTS
+    host_parts: frozenset[str] = HOST_PARTS
 
 
 _CPU = "sys/devices/system/cpu/"
 _MEMORY = frozenset({"memory"})
 
 FILES: tuple[FileSpec, ...] = (
-    FileSpec("proc/cpuinfo", cpuinfo.render, cpuinfo.PROVENANCE, _VISIBLE),
-    FileSpec("proc/diskstats", diskstats.render, diskstats.PROVENANCE, frozenset({"io"})),
-    FileSpec("proc/loadavg", loadavg.render, loadavg.PROVENANCE, frozenset({"cpu", "init"})),
-    FileSpec("proc/meminfo", meminfo.render, meminfo.PROVENANCE, _MEMORY),
-    FileSpec("proc/slabinfo", slabinfo.render, slabinfo.PROVENANCE, _MEMORY),
-    FileSpec("proc/stat", stat.render, stat.PROVENANCE, _VISIBLE | {"cpu_usage"}),
-    FileSpec("proc/swaps", swaps.render, swaps.PROVENANCE, _MEMORY),
-    FileSpec("proc/uptime", uptime.render, uptime.PROVENANCE, _VISIBLE | {"init"}),
+    FileSpec("proc/cpuinfo", cpuinfo.render, cpuinfo.PROVENANCE, _VISIBLE, _ONLINE | {"cpuinfo"}),
     FileSpec(
-        "proc/pressure/cpu", pressure.render_cpu, pressure.PROVENANCE_CPU, frozenset({"pressure"})
+        "proc/diskstats",
+        diskstats.render,
+        diskstats.PROVENANCE,
+        frozenset({"io"}),
+        frozenset({"diskstats"}),
     ),
     FileSpec(
-        "proc/pressure/io", pressure.render_io, pressure.PROVENANCE_IO, frozenset({"pressure"})
+        "proc/loadavg",
+        loadavg.render,
+        loadavg.PROVENANCE,
+        frozenset({"cpu", "init"}),
+        frozenset({"loadavg"}),
+    ),
+    FileSpec("proc/meminfo", meminfo.render, meminfo.PROVENANCE, _MEMORY, frozenset({"meminfo"})),
+    FileSpec(
+        "proc/slabinfo", slabinfo.render, slabinfo.PROVENANCE, _MEMORY, frozenset({"slabinfo"})
+    ),
+    FileSpec(
+        "proc/stat", stat.render, stat.PROVENANCE, _VISIBLE | {"cpu_usage"}, _ONLINE | {"stat"}
+    ),
+    FileSpec(
+        "proc/swaps", swaps.render, swaps.PROVENANCE, _MEMORY, frozenset({"swaps", "meminfo"})
+    ),
+    FileSpec(
+        "proc/uptime", uptime.render, uptime.PROVENANCE, _VISIBLE | {"init"}, _ONLINE | {"uptime"}
+    ),
+    FileSpec(
+        "proc/pressure/cpu",
+        pressure.render_cpu,
+        pressure.PROVENANCE_CPU,
+        frozenset({"pressure"}),
+        frozenset({"pressure_cpu"}),
+    ),
+    FileSpec(
+        "proc/pressure/io",
+        pressure.render_io,
+        pressure.PROVENANCE_IO,
+        frozenset({"pressure"}),
+        frozenset({"pressure_io"}),
     ),
     FileSpec(
         "proc/pressure/memory",
         pressure.render_memory,
         pressure.PROVENANCE_MEMORY,
         frozenset({"pressure"}),
+        frozenset({"pressure_memory"}),
     ),
-    FileSpec(_CPU + "online", sys_cpu.render_online, sys_cpu.PROVENANCE_ONLINE, _VISIBLE),
-    FileSpec(_CPU + "offline", sys_cpu.render_offline, sys_cpu.PROVENANCE_OFFLINE, _VISIBLE),
-    FileSpec(_CPU + "possible", sys_cpu.render_possible, sys_cpu.PROVENANCE_POSSIBLE, _VISIBLE),
-    FileSpec(_CPU + "present", sys_cpu.render_present, sys_cpu.PROVENANCE_PRESENT, _VISIBLE),
+    FileSpec(_CPU + "online", sys_cpu.render_online, sys_cpu.PROVENANCE_ONLINE, _VISIBLE, _ONLINE),
+    FileSpec(
+        _CPU + "offline", sys_cpu.render_offline, sys_cpu.PROVENANCE_OFFLINE, _VISIBLE, _ONLINE
+    ),
+    FileSpec(
+        _CPU + "possible", sys_cpu.render_possible, sys_cpu.PROVENANCE_POSSIBLE, _VISIBLE, _ONLINE
+    ),
+    FileSpec(
+        _CPU + "present", sys_cpu.render_present, sys_cpu.PROVENANCE_PRESENT, _VISIBLE, _ONLINE
+    ),
 )
 
 _BY_PATH = {spec.path: spec for spec in FILES}

@@ -8,22 +8,25 @@ Rules:
    HZ=100, the resolution the kernel's own CPU counters advance at; /proc/uptime prints
    centiseconds). The age counts from *before* the read started, so nothing served is
    older than ``max_age`` plus one read.
-2. What is shared: ``host_snapshot()`` (one for everybody) and, per container, each view
-   field (``memory``, ``cpuset``, ...) keyed by the container's target pid, init pid and
-   every cgroup path. A request names the fields it needs (``parts``, a file's
-   ``FileSpec.view_parts``); only the missing or expired ones are read, together. A
-   container whose init moves to another cgroup, or a new container on a recycled pid, has
-   another key and is read afresh at once; only a limit changed in place can take up to
-   ``max_age`` to show. ``problems`` are those of the reads the fields came from.
+2. What is shared: ``host_snapshot(parts)`` (one snapshot per set of texts asked for, for
+   everybody) and, per container, each view field (``memory``, ``cpuset``, ...) keyed by
+   the container's target pid, init pid and every cgroup path. A request names what it
+   needs (a file's ``FileSpec.host_parts`` and ``view_parts``); only missing or expired
+   fields are read, together. A container whose init moves to another cgroup, or a new
+   container on a recycled pid, has another key and is read afresh at once; only a limit
+   changed in place can take up to ``max_age`` to show. ``problems`` are those of the
+   reads the fields came from.
 3. Never shared: the clock (uptime and /proc/stat advance on every read, so their
-   monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter
-   validates every caller on every request), failures (an exception is never cached, the
+   monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter's
+   business, ``lxcfs_fuse.callers``), failures (an exception is never cached, the
    next request reads again).
-4. Bounded: at most ``capacity`` views; entries are kept in insertion order, expired ones are
-   dropped from the front at every insert, the oldest go first beyond ``capacity``. So the
-   memory held is the views of the containers read during the last ``max_age`` seconds.
+4. Bounded: at most ``capacity`` containers' views; entries are kept in insertion order,
+   expired ones are dropped from the front at every insert, the oldest go first beyond
+   ``capacity``. So the memory held is the views of the containers read during the last
+   ``max_age`` seconds, plus one host snapshot per distinct set of host texts (a dozen at
+   most).
 5. Thread-safe: one lock guards the view map (held for dict operations only, never during
-   a read); the host snapshot is swapped in as one tuple. Two threads missing together both
+   a read); a host snapshot is stored with one dict assignment. Two threads missing together both
    read; the later one's result is kept, both are correct.
 """
 
@@ -35,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
-from lxcfs_model.io.reader import VIEW_PARTS, Container, SystemReader
+from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
 __all__ = ["DEFAULT_MAX_AGE", "CachingReader"]
@@ -61,7 +64,9 @@ class CachingReader(SystemReader):
         self.max_age = max_age
         self.capacity = capacity
         self._monotonic = monotonic
-        self._host: tuple[float, HostSnapshot] | None = None
+        # set of host texts -> (when read, snapshot); as many entries as files differ in
+        # the texts they need (a dozen at most), each replaced whole (one dict store).
+        self._hosts: dict[frozenset[str], tuple[float, HostSnapshot]] = {}
         # key -> view field -> (when read, value, problems of that read); oldest key first.
         self._views: OrderedDict[Hashable, dict[str, _Field]] = OrderedDict()
         self._lock = threading.Lock()
@@ -74,14 +79,16 @@ class CachingReader(SystemReader):
     def _fresh(self, made: float, now: float) -> bool:
         return 0.0 <= now - made < self.max_age
 
-    def host_snapshot(self) -> HostSnapshot:
-        """The host texts, shared for ``max_age`` (rule 1)."""
+    def host_snapshot(self, parts: Collection[str] = HOST_PARTS) -> HostSnapshot:
+        """The host texts in ``parts``, one snapshot per set of parts shared for ``max_age``
+        (rule 1); a shared snapshot keeps its parsed layouts, so a burst parses once."""
+        key = frozenset(parts)
         now = self._monotonic()
-        cached = self._host
+        cached = self._hosts.get(key)
         if cached is not None and self._fresh(cached[0], now):
             return cached[1]
-        snapshot = super().host_snapshot()
-        self._host = (now, snapshot)
+        snapshot = super().host_snapshot(key)
+        self._hosts[key] = (now, snapshot)
         return snapshot
 
     def view_for_container(

@@ -52,10 +52,28 @@ from lxcfs_model.values import (
     SwapAccounting,
 )
 
-__all__ = ["VIEW_PARTS", "Container", "SystemReader", "prune_init_scope"]
+__all__ = ["HOST_PARTS", "VIEW_PARTS", "Container", "SystemReader", "prune_init_scope"]
 
 #: The ``CgroupView`` fields a reader fills (all but ``problems``), by name.
 VIEW_PARTS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
+
+#: HostSnapshot text -> (file below the root, whether the host must have it).
+_HOST_FILES: dict[str, tuple[str, bool]] = {
+    "meminfo": ("proc/meminfo", True),
+    "cpuinfo": ("proc/cpuinfo", True),
+    "stat": ("proc/stat", True),
+    "uptime": ("proc/uptime", True),
+    "loadavg": ("proc/loadavg", True),
+    "diskstats": ("proc/diskstats", True),
+    "swaps": ("proc/swaps", True),
+    "online": ("sys/devices/system/cpu/online", True),
+    "slabinfo": ("proc/slabinfo", False),
+    "pressure_cpu": ("proc/pressure/cpu", False),
+    "pressure_io": ("proc/pressure/io", False),
+    "pressure_memory": ("proc/pressure/memory", False),
+}
+#: The ``HostSnapshot`` texts a reader fills (all but ``clk_tck``), by name.
+HOST_PARTS = frozenset(_HOST_FILES)
 
 T = TypeVar("T")
 
@@ -654,29 +672,15 @@ class SystemReader:
                 ) from None
             return None
 
-    def host_snapshot(self) -> HostSnapshot:
-        """The host's procfs and sysfs texts (spec: as the daemon itself reads them)."""
-
-        def need(relative: str) -> str:
-            text = self._host_text(relative, required=True)
-            assert text is not None
-            return text
-
-        return HostSnapshot(
-            meminfo=need("proc/meminfo"),
-            cpuinfo=need("proc/cpuinfo"),
-            stat=need("proc/stat"),
-            uptime=need("proc/uptime"),
-            loadavg=need("proc/loadavg"),
-            diskstats=need("proc/diskstats"),
-            swaps=need("proc/swaps"),
-            online=need("sys/devices/system/cpu/online"),
-            slabinfo=self._host_text("proc/slabinfo", required=False),
-            pressure_cpu=self._host_text("proc/pressure/cpu", required=False),
-            pressure_io=self._host_text("proc/pressure/io", required=False),
-            pressure_memory=self._host_text("proc/pressure/memory", required=False),
-            clk_tck=self.clk_tck,
-        )
+    def host_snapshot(self, parts: Collection[str] = HOST_PARTS) -> HostSnapshot:
+        """The host's procfs and sysfs texts (spec: as the daemon itself reads them).
+        ``parts``: the texts to read (``HOST_PARTS`` names; a file's
+        ``FileSpec.host_parts``); the others are left empty ("" or None) unread."""
+        texts = {name: "" if required else None for name, (_, required) in _HOST_FILES.items()}
+        for name in parts:
+            relative, required = _HOST_FILES[name]
+            texts[name] = self._host_text(relative, required=required)
+        return HostSnapshot(**texts, clk_tck=self.clk_tck)  # type: ignore[arg-type]
 
     def clock(self) -> Clock:
         """Live: CLOCK_BOOTTIME. A fixture tree: the first number of its proc/uptime."""

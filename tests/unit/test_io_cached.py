@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from lxcfs_model.errors import NoSuchProcess
+from lxcfs_model.errors import LxcfsModelError, NoSuchProcess
 from lxcfs_model.io import CachingReader, SystemReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -136,3 +136,16 @@ def test_only_the_requested_parts_are_read(tree: Path) -> None:
     both = reader.view_for_container(container, {"memory", "cpuset"})
     assert both.memory == memory_only.memory  # shared, not re-read
     assert both.cpuset is None and any("cpuset.effective_cpus" in p for p in both.problems)
+
+
+def test_only_the_requested_host_texts_are_read(tree: Path) -> None:
+    """A snapshot for meminfo reads /proc/meminfo alone (others left empty), so a host file
+    it does not need cannot fail it; each set of texts is shared on its own."""
+    reader = CachingReader(str(tree), max_age=10.0)
+    (tree / "proc/stat").unlink()
+    memory_only = reader.host_snapshot({"meminfo"})
+    assert memory_only.meminfo.startswith("MemTotal:")
+    assert (memory_only.stat, memory_only.cpuinfo, memory_only.slabinfo) == ("", "", None)
+    assert reader.host_snapshot({"meminfo"}) is memory_only
+    with pytest.raises(LxcfsModelError, match="proc/stat"):
+        reader.host_snapshot({"stat"})
