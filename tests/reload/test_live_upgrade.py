@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
+from tests.fuse.daemon import BINDINGS, Daemon, lxcfs_fuse_mount
 from tests.reload.library_copy import (
     BROKEN_MESSAGE,
     MARKER,
@@ -41,11 +41,15 @@ UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "lxcfs-py.se
 
 
 @contextlib.contextmanager
-def upgradable_daemon(library: Path, options: tuple[str, ...] = ()) -> Iterator[Daemon]:
+def upgradable_daemon(
+    library: Path, options: tuple[str, ...] = (), binding: str = "fusepy"
+) -> Iterator[Daemon]:
     """lxcfs-fuse importing lxcfs_model from ``library`` (first on PYTHONPATH, and the cwd
     that ``python -m`` puts first); the adapter comes from the project as installed."""
-    with lxcfs_fuse_mount(options, extra_env={"PYTHONPATH": str(library)}, cwd=str(library)) as d:
-        yield d
+    with lxcfs_fuse_mount(
+        options, binding, extra_env={"PYTHONPATH": str(library)}, cwd=str(library)
+    ) as daemon:
+        yield daemon
 
 
 @pytest.fixture
@@ -173,11 +177,12 @@ def test_a_renamed_history_field_resets_that_history(library: Path) -> None:
         assert total() >= grown
 
 
-def test_new_code_on_disk_takes_effect_on_sigusr1(library: Path) -> None:
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_new_code_on_disk_takes_effect_on_sigusr1(library: Path, binding: str) -> None:
     """An uptime renderer changed on disk serves after SIGUSR1: same pid, same mount, the
     new code loaded from the changed copy; a handle opened before re-reads at offset 0
     with the new code."""
-    with upgradable_daemon(library) as daemon:
+    with upgradable_daemon(library, binding=binding) as daemon:
         pid, mount_device = daemon.process.pid, os.stat(daemon.path).st_dev
         handle = os.open(os.path.join(daemon.path, "proc/uptime"), os.O_RDONLY)
         try:
@@ -261,12 +266,13 @@ def test_sigusr2_round_trip_in_a_limited_cgroup(library: Path) -> None:
         check_container_answers(probe.read_files(daemon.path, FILES))
 
 
-def test_usr_signals_reach_the_daemon_only_through_sigwait(library: Path) -> None:
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_usr_signals_reach_the_daemon_only_through_sigwait(library: Path, binding: str) -> None:
     """While libfuse's C loop runs, every thread of the daemon blocks SIGUSR1 and SIGUSR2
     except while it waits in sigtimedwait (the kernel unblocks the waited set for the wait:
     that is the housekeeping thread), no thread has a handler for them, and a burst of
     SIGUSR1 during reads reloads and the daemon lives."""
-    with upgradable_daemon(library) as daemon:
+    with upgradable_daemon(library, binding=binding) as daemon:
         for _ in range(20):
             Path(daemon.path, "proc/meminfo").read_text()  # let libfuse start its workers
         pid = daemon.process.pid
