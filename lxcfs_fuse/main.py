@@ -91,12 +91,13 @@ class Housekeeping(threading.Thread):
             old = self._content.library
             try:
                 new = self._content.reload().library
-            except ReloadFailed as error:
+            except Exception as error:  # whatever failed, the old generation still serves
+                reason = str(error) if isinstance(error, ReloadFailed) else repr(error)
                 log.error(
                     "SIGUSR1: reload failed, still serving lxcfs_model %s (generation %d): %s",
                     old.version,
                     old.number,
-                    error,
+                    " ".join(reason.split()),
                 )
                 return
             log.info(
