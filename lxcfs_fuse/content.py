@@ -2,8 +2,9 @@
 
 Rules:
 1. All content comes from ``lxcfs_model``: this module resolves the caller (``callers``),
-   reads its view and the host through the I/O layer, hands the model its history, renders,
-   and keeps the history the model hands back. It formats nothing itself.
+   reads its view and the host through the I/O layer (only the view fields and host texts
+   the file's registry row names: ``FileSpec.view_parts``/``host_parts``), hands the model
+   its history, renders, and keeps the history the model hands back. It formats nothing.
 2. A caller that cannot be resolved (it exited mid-request, its cgroups vanished) is served
    an empty view: the renderers then fall back to the host's file (spec 3.12), as upstream
    does when /proc/<pid>/cgroup cannot be read.
@@ -36,7 +37,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 
 import attrs
 
@@ -55,9 +56,29 @@ from lxcfs_fuse.state import KeyedStore
 from lxcfs_model.history import LoadavgState, StatHistory
 from lxcfs_model.io import Container, SystemReader
 from lxcfs_model.rendering import Rendered, RenderInputs
-from lxcfs_model.values import CgroupView, RenderOptions
+from lxcfs_model.values import CgroupView, HostSnapshot, RenderOptions
 
 __all__ = ["ContainerContent", "Generation", "StatKey"]
+
+# What the cpu directory map reads is what the sys cpu files read.
+_CPU_ONLINE = "sys/devices/system/cpu/online"
+
+
+def _parts_read(
+    library: Library, path: str
+) -> tuple[Collection[str] | None, Collection[str] | None]:
+    """The view fields and host texts the file ``path`` renders from (its registry row's
+    ``view_parts``/``host_parts``), so only those are read; None (read everything) for a
+    file or library generation that does not say."""
+    for spec in library.files:
+        if spec.path == path:
+            return getattr(spec, "view_parts", None), getattr(spec, "host_parts", None)
+    return None, None
+
+
+def _host_snapshot(reader: SystemReader, parts: Collection[str] | None) -> HostSnapshot:
+    return reader.host_snapshot() if parts is None else reader.host_snapshot(parts)
+
 
 log = logging.getLogger("lxcfs_fuse")
 
@@ -150,13 +171,21 @@ class ContainerContent:
             log.debug("caller %d not resolved (%s): host view", pid, error)
             return None
 
-    def view(self, container: Container | None, generation: Generation | None = None) -> CgroupView:
-        """The container's cgroup values; an empty view (host files) if it vanished."""
+    def view(
+        self,
+        container: Container | None,
+        generation: Generation | None = None,
+        parts: Collection[str] | None = None,
+    ) -> CgroupView:
+        """The container's cgroup values (only the fields in ``parts``, when given); an
+        empty view (host files) if it vanished."""
         generation = generation or self.generation
         if container is None:
             return generation.library.cgroup_view()
         try:
-            return generation.reader.view_for_container(container)
+            if parts is None:
+                return generation.reader.view_for_container(container)
+            return generation.reader.view_for_container(container, parts)
         except generation.library.vanished as error:
             log.debug("container of %d vanished (%s): host view", container.caller_pid, error)
             return generation.library.cgroup_view()
@@ -169,10 +198,13 @@ class ContainerContent:
         if not self.virtualize:
             return self._host_text(generation, path)
         library = generation.library
-        view = self._bounded_view(pid, generation, lambda: self.container(pid, generation))
+        view_parts, host_parts = _parts_read(library, path)
+        view = self._bounded_view(
+            pid, generation, lambda: self.container(pid, generation), view_parts
+        )
         inputs = library.render_inputs(
             view=view,
-            host=generation.reader.host_snapshot(),
+            host=_host_snapshot(generation.reader, host_parts),
             options=generation.options,
             clock=generation.reader.clock(),
             history=library.container_history(loadavg=self._loadavg_state(view, library)),
@@ -187,11 +219,15 @@ class ContainerContent:
         return rendered.text
 
     def _bounded_view(
-        self, pid: int, generation: Generation, find: Callable[[], Container | None]
+        self,
+        pid: int,
+        generation: Generation,
+        find: Callable[[], Container | None],
+        parts: Collection[str] | None = None,
     ) -> CgroupView:
         """The view of the container ``find`` names, read within the deadline (rule 6)."""
         try:
-            view = self.deadline.call(lambda: self.view(find(), generation))
+            view = self.deadline.call(lambda: self.view(find(), generation, parts))
         except DeadlineExceeded as error:
             self.problem_log.warning(
                 f"reading the cgroups of pid {pid}'s container stalled ({error}); "
@@ -250,9 +286,10 @@ class ContainerContent:
             cached = self._cpu_maps.get(key)
             if cached is not None and now - cached[0] < CPU_MAP_SECONDS:
                 return cached[1]
+        view_parts, host_parts = _parts_read(generation.library, _CPU_ONLINE)
         inputs = generation.library.render_inputs(
-            view=self._bounded_view(pid, generation, lambda: container),
-            host=generation.reader.host_snapshot(),
+            view=self._bounded_view(pid, generation, lambda: container, view_parts),
+            host=_host_snapshot(generation.reader, host_parts),
             options=generation.options,
             clock=generation.reader.clock(),
         )
