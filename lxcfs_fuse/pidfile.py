@@ -10,6 +10,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 
@@ -20,16 +21,24 @@ class PidFileLocked(Exception):
     """Another live process holds the pid file's lock."""
 
 
+def _make_directories(directory: str) -> None:
+    """``mkdir -p``, each directory made 0755 whatever the umask (``os.makedirs`` applies
+    its mode to the last one only): whoever can write the runtime directory can replace the
+    pid file an init script sends its signals by."""
+    if not directory or os.path.isdir(directory):
+        return
+    _make_directories(os.path.dirname(directory))
+    with contextlib.suppress(FileExistsError):  # made by someone else meanwhile
+        os.mkdir(directory, 0o755)
+
+
 class PidFile:
     """A locked pid file; ``release()`` unlocks and removes it (idempotent)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         directory = os.path.dirname(path)
-        if directory:
-            # Not writable by others whatever the umask: whoever can write the runtime
-            # directory can replace the pid file an init script sends signals by.
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+        _make_directories(directory)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

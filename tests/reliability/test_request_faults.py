@@ -132,11 +132,12 @@ def test_ten_thousand_fault_events_leave_nothing_behind(
     caplog.set_level(logging.DEBUG, logger="lxcfs_fuse")
     faults = FaultyTree(tree)
     # No sharing window: each event must see the tree as it is now, not as it was 10 ms ago.
-    content = ContainerContent(CachingReader(str(tree), max_age=0.0), RenderOptions())
+    reader = CachingReader(str(tree), max_age=0.0)
+    content = ContainerContent(reader, RenderOptions())
     caller = FakeCaller(CHILD)
     ops = LxcfsOperations(content, sys_root=str(tree / "sys"), caller=caller)
     threads_before = threading.active_count()
-    answers: Counter[str] = Counter()
+    answers: Counter[tuple[str, str]] = Counter()
 
     def whose(text: str) -> str:
         """Whose meminfo ``text`` is: c1's (its 512 MiB), the host's file, or the root
@@ -213,7 +214,7 @@ def test_ten_thousand_fault_events_leave_nothing_behind(
     assert ops.open_handles == 0
     assert len(content.callers) <= 2  # c1's namespace, at most one stale entry
     assert len(content.stat_histories) == 0  # only /proc/stat keeps history
-    assert len(content.reader) <= 4  # views of the last 10 ms only
+    assert len(reader) <= 4  # views of the last max_age only
     assert content.deadline.in_flight == 0
     assert threading.active_count() <= threads_before + 16  # the deadline's workers at most
     # One line per distinct fault: the erroring cgroup file is reported once (a minute),
