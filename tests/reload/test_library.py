@@ -231,3 +231,17 @@ def test_a_field_added_in_the_new_version_takes_its_default(private_library: Pat
     assert carried.last_lines == kept.last_lines and carried.baseline == kept.baseline  # type: ignore[union-attr]
     content.render("proc/stat", CHILD)
     assert type(content.stat_histories.get(key)) is new.library.stat_history
+
+
+def test_a_version_with_another_set_of_files_is_refused(private_library: Path) -> None:
+    """The set of files is part of the mount: a version that drops one fails the reload,
+    naming it, and the old generation serves."""
+    files = private_library / "lxcfs_model" / "files.py"
+    files.write_text(
+        files.read_text() + '\nFILES = tuple(s for s in FILES if s.path != "proc/swaps")\n'
+    )
+    content = _content()
+    old = content.generation
+    with pytest.raises(ReloadFailed, match=r"removed \['proc/swaps'\]"):
+        content.reload()
+    assert content.generation is old
