@@ -94,6 +94,18 @@ class CallerResolver:
         with self._lock:
             return len(self._cache)
 
+    def recent(self, pid: int) -> Container | None:
+        """The answer for ``pid`` if one is still within ``recent_seconds`` (rule 5), else
+        None; never reads anything, so it cannot stall."""
+        if self._recent_seconds <= 0:
+            return None
+        now = self._monotonic()
+        with self._lock:
+            recent = self._recent.get(pid)
+        if recent is not None and 0.0 <= now - recent[0] < self._recent_seconds:
+            return recent[1]
+        return None
+
     def resolve(self, pid: int) -> Container:
         """The container of ``pid``. Raises ``NoSuchProcess`` if the caller is gone."""
         if self._recent_seconds <= 0:

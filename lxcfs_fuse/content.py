@@ -26,7 +26,9 @@ Rules:
    kernel's dentry cache already makes it.
 6. Every request resolves its caller and reads its cgroups under a deadline
    (``lxcfs_fuse.deadline``, ``REQUEST_DEADLINE_SECONDS``): a cgroup read that stalls gets
-   the empty view, i.e. the host's files (spec 3.12), and one log line. Problems the reader
+   the empty view, i.e. the host's files (spec 3.12), and one log line. A request whose
+   caller and view fields are all still shared (10 ms windows) reads nothing and skips the
+   deadline's thread hand-off. Problems the reader
    reports (a malformed or unreadable cgroup file) are logged too, each at most once a
    minute.
 """
@@ -199,7 +201,7 @@ class ContainerContent:
             return self._host_text(generation, path)
         library = generation.library
         view_parts, host_parts = _parts_read(library, path)
-        view = self._bounded_view(
+        view = self._view_without_reading(pid, generation, view_parts) or self._bounded_view(
             pid, generation, lambda: self.container(pid, generation), view_parts
         )
         inputs = library.render_inputs(
@@ -217,6 +219,22 @@ class ContainerContent:
         rendered = library.render(path, inputs)
         self._keep_loadavg(view, rendered)
         return rendered.text
+
+    @staticmethod
+    def _view_without_reading(
+        pid: int, generation: Generation, parts: Collection[str] | None
+    ) -> CgroupView | None:
+        """The view when the caller's resolution and every field it needs are still shared
+        from a request of the last 10 ms (callers rule 5, CachingReader): nothing is read,
+        so nothing can stall and no deadline worker is needed (rule 6). None otherwise."""
+        cached_view = getattr(generation.reader, "cached_view", None)
+        if parts is None or cached_view is None:
+            return None
+        container = generation.callers.recent(pid)
+        if container is None:
+            return None
+        view: CgroupView | None = cached_view(container, parts)
+        return view
 
     def _bounded_view(
         self,

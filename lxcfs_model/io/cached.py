@@ -91,16 +91,30 @@ class CachingReader(SystemReader):
         self._hosts[key] = (now, snapshot)
         return snapshot
 
+    def cached_view(
+        self, container: Container, parts: Collection[str] = VIEW_PARTS
+    ) -> CgroupView | None:
+        """The view ``view_for_container`` would return if every field in ``parts`` is
+        still fresh, else None. Reads nothing, so it cannot block on a stalled file."""
+        now = self._monotonic()
+        with self._lock:
+            held = self._views.get(_key(container))
+            if held is None:
+                return None
+            fields = {part: held.get(part) for part in parts}
+        fresh: dict[str, _Field] = {}
+        for part, field in fields.items():
+            if field is None or not self._fresh(field[0], now):
+                return None
+            fresh[part] = field
+        return _assemble(fresh)
+
     def view_for_container(
         self, container: Container, parts: Collection[str] = VIEW_PARTS
     ) -> CgroupView:
         """The container's view with the fields in ``parts``; each field is shared for
         ``max_age`` by requests with the same key, and only stale ones are read (rule 2)."""
-        key = (
-            container.target_pid,
-            container.init_pid,
-            tuple(sorted(container.cgroup_paths.items())),
-        )
+        key = _key(container)
         now = self._monotonic()
         with self._lock:
             held = self._views.get(key)
@@ -121,14 +135,7 @@ class CachingReader(SystemReader):
                 self._views[key] = merged
                 self._views.move_to_end(key)
                 self._evict_locked(self._monotonic())
-        problems: list[str] = []
-        seen: list[tuple[str, ...]] = []
-        for _, _, read_problems in fresh.values():
-            if not any(read_problems is other for other in seen):
-                seen.append(read_problems)
-                problems.extend(read_problems)
-        values = {part: value for part, (_, value, _) in fresh.items()}
-        return CgroupView(**values, problems=tuple(problems))
+        return _assemble(fresh)
 
     def _evict_locked(self, now: float) -> None:
         # Oldest container first; one is expired when its newest field is.
@@ -137,3 +144,25 @@ class CachingReader(SystemReader):
             if len(self._views) <= self.capacity and self._fresh(newest, now):
                 break
             self._views.popitem(last=False)
+
+
+def _key(container: Container) -> Hashable:
+    """What makes two requests' views the same (rule 2)."""
+    return (
+        container.target_pid,
+        container.init_pid,
+        tuple(sorted(container.cgroup_paths.items())),
+    )
+
+
+def _assemble(fields: dict[str, _Field]) -> CgroupView:
+    """A view of the given fields, with the problems of the reads they came from (each
+    read's list once)."""
+    problems: list[str] = []
+    seen: list[tuple[str, ...]] = []
+    for _, _, read_problems in fields.values():
+        if not any(read_problems is other for other in seen):
+            seen.append(read_problems)
+            problems.extend(read_problems)
+    values = {part: value for part, (_, value, _) in fields.items()}
+    return CgroupView(**values, problems=tuple(problems))

@@ -139,3 +139,18 @@ def test_recent_answers_are_reused_only_within_recent_seconds() -> None:
     for pid in (500, 502, 501):
         resolver.resolve(pid)
     assert len(resolver._recent) <= 2
+
+
+def test_recent_answers_without_reading() -> None:
+    """``recent`` gives a fresh answer without any read, and None once it has expired or
+    when the memo is off."""
+    now = [0.0]
+    processes = _containers()
+    resolver = CallerResolver(processes, recent_seconds=0.01, monotonic=lambda: now[0])
+    assert resolver.recent(501) is None
+    container = resolver.resolve(501)
+    resolves = processes.resolves
+    assert resolver.recent(501) is container and processes.resolves == resolves
+    now[0] = 0.01
+    assert resolver.recent(501) is None
+    assert CallerResolver(processes).recent(501) is None

@@ -149,3 +149,18 @@ def test_only_the_requested_host_texts_are_read(tree: Path) -> None:
     assert reader.host_snapshot({"meminfo"}) is memory_only
     with pytest.raises(LxcfsModelError, match="proc/stat"):
         reader.host_snapshot({"stat"})
+
+
+def test_cached_view_answers_only_when_every_part_is_fresh(tree: Path) -> None:
+    """``cached_view`` returns the shared fields without reading, and None when any field
+    asked for is missing or expired."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    assert reader.cached_view(container, {"memory"}) is None
+    read = reader.view_for_container(container, {"memory"})
+    _set_usage(tree, 7)
+    assert reader.cached_view(container, {"memory"}) == read
+    assert reader.cached_view(container, {"memory", "cpu"}) is None
+    clock.now += 0.01
+    assert reader.cached_view(container, {"memory"}) is None
