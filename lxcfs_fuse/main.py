@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lxcfs_fuse import fuse_api, mountpoint
+from lxcfs_fuse import fuse_api, mountpoint, privileges
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler
 from lxcfs_fuse.operations import LxcfsOperations
@@ -134,6 +134,9 @@ def serve(options: DaemonOptions) -> int:
     # any thread starts, so every thread inherits the mask and only the housekeeping
     # thread's sigtimedwait takes them.
     signal.pthread_sigmask(signal.SIG_BLOCK, _OUR_SIGNALS)
+    # Also before any thread: every thread then has only the capabilities it needs.
+    if privileges.drop_capabilities():
+        log.info("capabilities: kept %s only", ", ".join(privileges.KEPT_CAPABILITIES))
     try:
         pidfile = PidFile(options.pidfile)
     except PidFileLocked as error:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tests.system.harness import CgroupSet
 
@@ -57,16 +58,15 @@ def host_memtotal_kb() -> int:
         return int(meminfo.readline().split()[1])
 
 
-def spawn_in(cgroups: CgroupSet, argv: Sequence[str], **popen: object) -> subprocess.Popen[str]:
-    """Start ``argv`` already inside ``cgroups``' child cgroups (it joins them before exec)."""
-    procs_files = cgroups.procs_files()
+#: Joins the cgroup.procs files given before ``--``, then execs the rest: the process is in
+#: its cgroups before the program starts (no preexec_fn: the load run forks from threads).
+_LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
-    def join() -> None:
-        for procs in procs_files:
-            with open(procs, "w") as file:
-                file.write(str(os.getpid()))
 
-    return subprocess.Popen(argv, preexec_fn=join, text=True, **popen)  # type: ignore[call-overload,no-any-return]
+def spawn_in(cgroups: CgroupSet, argv: Sequence[str], **popen: Any) -> subprocess.Popen[str]:
+    """Start ``argv`` already inside ``cgroups``' child cgroups."""
+    command = ["sh", "-c", _LAUNCHER, "sh", *cgroups.procs_files(), "--", *argv]
+    return subprocess.Popen(command, text=True, **popen)
 
 
 def reader_argv(mount: str, expected: str, reads: int) -> list[str]:

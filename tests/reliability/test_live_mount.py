@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from lxcfs_fuse.pidfile import PidFile
+from lxcfs_fuse.privileges import kept_mask
 from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
 from tests.reliability.live import (
     daemon_figures,
@@ -34,6 +35,7 @@ from tests.reliability.live import (
     reader_argv,
     spawn_in,
 )
+from tests.reliability.load import run_load
 from tests.system.harness import (
     children_of,
     container_cgroups,
@@ -225,6 +227,22 @@ def test_concurrent_readers_each_see_only_their_own_container(daemon: Daemon) ->
     assert [result[:3] for result in results] == [["300", "0", "0"]] * 8, results
 
 
+def test_load_with_churn_no_error_no_wrong_answer_bounded_daemon(daemon: Daemon) -> None:
+    """The load run at CI size (8 readers x 250 reads over 4 cgroups with distinct limits,
+    cgroups created and removed and short readers SIGKILLed beside them): zero errors,
+    zero wrong-container answers, churn really happened, descriptors back to where they
+    started, RSS within 64 MiB of its start (scripts/soak.py runs the issue's full size)."""
+    result = run_load(daemon, readers=8, reads=250, cgroups=4)
+    assert (result.readers, result.reads) == (8, 2000)
+    assert (result.errors, result.wrong) == (0, 0), result.first_wrong
+    assert result.churn_failures == []
+    assert result.cgroups_created >= 1 and result.cgroups_removed == result.cgroups_created
+    assert result.churn_readers_killed == result.cgroups_created
+    assert result.fds_end <= result.fds_start
+    assert result.rss_peak_kb - result.rss_start_kb < 64 * 1024
+    _daemon_alive_and_serving(daemon)
+
+
 # ------------------------------------------------------------------------- permissions
 
 
@@ -369,6 +387,23 @@ def test_pid_file_and_runtime_directory_are_not_writable_by_others(tmp_path: Pat
         status = os.stat(mounted.pidfile)
         assert (stat.S_IMODE(status.st_mode), status.st_uid) == (0o600, 0)
         assert not os.stat(os.path.dirname(mounted.pidfile)).st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_the_daemon_keeps_only_the_capabilities_it_needs(daemon: Daemon) -> None:
+    """A daemon started as root runs with exactly CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+    CAP_SYS_PTRACE and CAP_SYS_ADMIN in its effective, permitted and bounding sets, none
+    inheritable, and still answers each container (docs/security.md)."""
+    sets = {}
+    with open(f"/proc/{daemon.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("Cap"):
+                name, value = line.split(":")
+                sets[name] = int(value, 16)
+    assert kept_mask() == (1 << 1) | (1 << 2) | (1 << 19) | (1 << 21)
+    assert (sets["CapEff"], sets["CapPrm"], sets["CapBnd"]) == (kept_mask(),) * 3
+    assert (sets["CapInh"], sets["CapAmb"]) == (0, 0)
+    assert "capabilities: kept" in daemon.log()
+    _daemon_alive_and_serving(daemon)
 
 
 # ---------------------------------------------------------------------- crash recovery
