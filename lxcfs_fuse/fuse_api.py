@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -60,6 +61,33 @@ def fuse_caller() -> tuple[int, int, int]:
     return int(uid), int(gid), int(pid)
 
 
+#: At most this many libfuse threads keep a Python thread state (``_keep_thread_state``).
+PINNED_THREADS_MAX = 16
+_pinned = threading.local()
+_pinned_lock = threading.Lock()
+_pinned_count = 0
+
+
+def _keep_thread_state() -> None:
+    """Give the calling libfuse worker thread a Python thread state for good.
+
+    A ctypes callback on a thread Python did not start creates a thread state on entry and
+    destroys it on return (PyGILState_Ensure/Release), four times per open+read+close: about
+    a tenth of the daemon's CPU per request. One extra Ensure that is never released keeps
+    the state alive between callbacks. libfuse's loop keeps its idle workers (threads exit
+    only beyond 10 idle ones), and at most ``PINNED_THREADS_MAX`` threads are ever pinned,
+    so a pinned thread that does exit leaks one small thread state, a bounded amount."""
+    global _pinned_count
+    if getattr(_pinned, "done", False):
+        return
+    _pinned.done = True  # lasts only if the state is kept, i.e. if pinned below
+    with _pinned_lock:
+        if _pinned_count >= PINNED_THREADS_MAX:
+            return
+        _pinned_count += 1
+    ctypes.pythonapi.PyGILState_Ensure()
+
+
 class _FusepyDispatch:
     """fusepy's calling convention over an ordinary operations object."""
 
@@ -67,6 +95,7 @@ class _FusepyDispatch:
         self._operations = operations
 
     def __call__(self, name: str, *args: Any) -> Any:
+        _keep_thread_state()
         return getattr(self._operations, name)(*args)
 
     def __getattr__(self, name: str) -> Any:
