@@ -7,10 +7,11 @@ Rules:
    the work on a worker thread and waits at most ``seconds``; past that the request gives up
    (``DeadlineExceeded``) and is answered with the documented fallback (spec 3.12: the
    host's file), while the stalled worker is left to finish or hang on its own.
-2. Bounded: at most ``workers`` calls are in flight. When every worker is stuck on an
-   earlier stalled read, a new call fails at once instead of queueing behind them, so the
-   mount keeps answering (with fallbacks) however many reads stall. Workers are daemon
-   threads started on demand: a worker stuck forever never blocks the daemon's exit.
+2. Bounded: at most ``workers`` calls are in flight (64: above the number of threads
+   libfuse runs under heavy load, so concurrency alone never makes a request wait). A
+   call that finds them all busy waits for one within its own deadline and then gives up,
+   so the mount keeps answering (with fallbacks) however many reads stall. Workers are
+   daemon threads started on demand: a worker stuck forever never blocks the daemon's exit.
 3. ``LogOncePer`` logs a given line at most once per ``interval`` seconds, so a cgroup file
    that fails on every read makes one line a minute, not one per read; it remembers at
    most ``capacity`` lines.
@@ -48,9 +49,10 @@ class _Job(Generic[T]):
 class Deadline:
     """Runs work with a time limit on a small pool of daemon threads (rules 1-2)."""
 
-    def __init__(self, seconds: float, *, workers: int = 16) -> None:
+    def __init__(self, seconds: float, *, workers: int = 64) -> None:
         self.seconds = seconds
         self._max_workers = workers
+        self._slots = threading.BoundedSemaphore(workers)
         self._lock = threading.Lock()
         self._in_flight = 0
         self._started = 0
@@ -65,19 +67,19 @@ class Deadline:
 
     def call(self, function: Callable[[], T]) -> T:
         """``function()``'s result or exception, or ``DeadlineExceeded`` after ``seconds``."""
-        with self._lock:
-            if self._in_flight >= self._max_workers:
+        started = time.monotonic()
+        if not self._slots.acquire(timeout=self.seconds):
+            with self._lock:
                 self.expired += 1
-                raise DeadlineExceeded(
-                    f"all {self._max_workers} workers are stuck on stalled reads"
-                )
+            raise DeadlineExceeded(f"all {self._max_workers} workers busy for {self.seconds:g} s")
+        with self._lock:
             self._in_flight += 1
             if self._started < self._in_flight:
                 self._started += 1
                 threading.Thread(target=self._work, name="lxcfs-deadline", daemon=True).start()
         job: _Job[T] = _Job(function)
         self._jobs.put(job)
-        if not job.done.wait(self.seconds):
+        if not job.done.wait(max(0.0, self.seconds - (time.monotonic() - started))):
             with self._lock:
                 self.expired += 1
             raise DeadlineExceeded(f"no answer within {self.seconds:g} s")
@@ -95,6 +97,7 @@ class Deadline:
             finally:
                 with self._lock:
                     self._in_flight -= 1
+                self._slots.release()
                 job.done.set()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ def main() -> int:
     parser.add_argument("--cgroups", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=0.0)
     parser.add_argument("--no-churn", action="store_true")
+    parser.add_argument("--log", help="write the daemon's whole log to this file")
     arguments = parser.parse_args()
     with lxcfs_fuse_mount(options=("-l", "--enable-cfs")) as daemon:
         result = run_load(
@@ -53,6 +55,11 @@ def main() -> int:
     print(f"daemon log: {len(log.splitlines())} lines, {len(problems)} failures")
     for line in problems[:5]:
         print("  ", line)
+    kinds = Counter(line[:120] for line in log.splitlines())
+    for line, count in kinds.most_common(8):
+        print(f"  {count:6d} x {line}")
+    if arguments.log:
+        Path(arguments.log).write_text(log)
     bad = result.errors or result.wrong or result.fds_end > result.fds_start or problems
     return 1 if bad else 0
 

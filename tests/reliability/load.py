@@ -145,6 +145,7 @@ def run_load(
             groups.append((group, expected_memtotal_line(limit, host_kb)))
         for helper in helpers:
             helper.start()
+        processes: list[subprocess.Popen[str]] = []
         try:
             while True:
                 processes = [
@@ -167,6 +168,11 @@ def run_load(
                 if minutes <= 0 or time.monotonic() - started >= minutes * 60:
                     break
         finally:
+            # Interrupted (^C): readers still running would keep their cgroups busy.
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
             stop.set()
             for helper in helpers:
                 helper.join(timeout=30)
