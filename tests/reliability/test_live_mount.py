@@ -228,12 +228,12 @@ def test_concurrent_readers_each_see_only_their_own_container(daemon: Daemon) ->
 
 
 def test_load_with_churn_no_error_no_wrong_answer_bounded_daemon(daemon: Daemon) -> None:
-    """The load run at CI size (8 readers x 250 reads over 4 cgroups with distinct limits,
+    """The load run at CI size (16 readers x 125 reads over 4 cgroups with distinct limits,
     cgroups created and removed and short readers SIGKILLed beside them): zero errors,
     zero wrong-container answers, churn really happened, descriptors back to where they
     started, RSS within 64 MiB of its start (scripts/soak.py runs the issue's full size)."""
-    result = run_load(daemon, readers=8, reads=250, cgroups=4)
-    assert (result.readers, result.reads) == (8, 2000)
+    result = run_load(daemon, readers=16, reads=125, cgroups=4)
+    assert (result.readers, result.reads) == (16, 2000)
     assert (result.errors, result.wrong) == (0, 0), result.first_wrong
     assert result.churn_failures == []
     assert result.cgroups_created >= 1 and result.cgroups_removed == result.cgroups_created
