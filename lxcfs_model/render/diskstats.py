@@ -154,7 +154,9 @@ def render(inputs: RenderInputs) -> Rendered:
     columns: set[int] = set()
     for host_line in inputs.host.diskstats.splitlines():
         parts = host_line.split()
-        if len(parts) < 4 or not _is_int(parts[0]) or not _is_int(parts[1]):
+        # Every kernel line has at least 11 numbers (rule 2); a shorter one is a cut-off
+        # read, not a device the container could be shown on.
+        if len(parts) < 3 + 11 or not _is_int(parts[0]) or not _is_int(parts[1]):
             continue
         major, minor, name = int(parts[0]), int(parts[1]), parts[2]
         stats = by_device.get((major, minor))

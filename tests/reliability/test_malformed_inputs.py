@@ -166,3 +166,19 @@ def test_cpuinfo_cut_off_mid_line_keeps_processor_lines_apart(tmp_path: Path) ->
         f"processor\t: {n}" for n in range(text.count("processor"))
     ]
     assert text.count("processor") >= 2
+
+
+def test_diskstats_line_cut_off_is_not_shown(tmp_path: Path) -> None:
+    """A host diskstats cut off inside the container's device line (found by the campaign)
+    lists nothing for that device rather than a line of one number; the checker agrees."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    tree = CampaignTree(fixtures / "v1-nested", tmp_path / "t")
+    whole = (tree.root / "proc/diskstats").read_text()
+    cut = whole[: whole.index("vda ") + len("vda 120")]
+    tree.apply([("write", "proc/diskstats", "truncated", cut.encode())])
+    tally = Tally()
+    exercise(tree.root, SUBJECTS["v1-nested"], by_pid=False, options=RenderOptions(), tally=tally)
+    assert (tally.escaped, tally.violations) == ([], [])
+    reader = SystemReader(str(tree.root))
+    inputs = RenderInputs(view=reader.view_for_cgroup("/lxc/c1"), host=reader.host_snapshot())
+    assert "vda" not in next(s for s in FILES if s.path == "proc/diskstats").renderer(inputs).text
