@@ -12,8 +12,6 @@ Rules:
 
 from __future__ import annotations
 
-import re
-
 import attrs
 
 __all__ = ["COMPUTED_LABELS", "MeminfoLayout", "parse_meminfo"]
@@ -42,28 +40,8 @@ class MeminfoLayout:
     slots: tuple[str, ...]
 
 
-# Plain text: tab, newline and printable ASCII only. The kernel's meminfo always is; then one
-# regular-expression pass does what the line loop below does (the FUSE daemon parses a fresh
-# snapshot on every cache miss). Anything else takes the loop, whose line splitting
-# (str.splitlines) knows more line breaks than "\n".
-PLAIN_TEXT = re.compile(r"[^\t\n -~]")
-_COMPUTED_LINE = re.compile(
-    "^(" + "|".join(re.escape(label) for label in COMPUTED_LABELS) + r"):[^\n]*(?:\n|\Z)", re.M
-)
-
-
 def parse_meminfo(text: str) -> MeminfoLayout:
     """Cut a host /proc/meminfo text into a ``MeminfoLayout`` (rules 2-3)."""
-    if PLAIN_TEXT.search(text) is None:
-        found: list[str] = []
-
-        def placeholder(match: re.Match[str]) -> str:
-            label = match.group(1)
-            found.append(label)
-            return f"{label + ':':<16}%({label})8d kB\n"
-
-        template = _COMPUTED_LINE.sub(placeholder, text.replace("%", "%%"))
-        return MeminfoLayout(template=template, slots=tuple(found))
     parts: list[str] = []
     slots: list[str] = []
     for line in text.splitlines(keepends=True):

@@ -21,18 +21,13 @@ the level a limit came from and the hierarchical-minimum rule lives in one place
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from typing import Literal
 
 import attrs
 
 from lxcfs_model.host_cpu import CpuinfoLayout, StatLayout, parse_cpuinfo, parse_stat
-from lxcfs_model.host_memory import PLAIN_TEXT, MeminfoLayout, parse_meminfo
-
-# "<label>:<blanks><digits>" then a blank or the end of the line: a meminfo line whose first
-# field is a number (HostSnapshot.meminfo_kb).
-_MEMINFO_NUMBER = re.compile(r"^([^:\n]*):[ \t]*([0-9]+)(?![^ \t\n])", re.M)
+from lxcfs_model.host_memory import MeminfoLayout, parse_meminfo
 
 __all__ = [
     "CgroupVersion",
@@ -326,12 +321,6 @@ class HostSnapshot:
     def meminfo_kb(self) -> Mapping[str, int]:
         """Host /proc/meminfo as label -> kB (or pages, for the HugePages_ counters)."""
         values: dict[str, int] = {}
-        if PLAIN_TEXT.search(self.meminfo) is None:
-            # One regular-expression pass, the same answer as the loop for plain text
-            # (host_memory.PLAIN_TEXT): first field all digits, first occurrence wins.
-            for label, number in _MEMINFO_NUMBER.findall(self.meminfo):
-                values.setdefault(label, int(number))
-            return values
         for line in self.meminfo.splitlines():
             label, colon, rest = line.partition(":")
             fields = rest.split()
