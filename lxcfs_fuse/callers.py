@@ -7,8 +7,9 @@ Rules:
 2. The cache maps a pid-namespace inode to that namespace's init, named by (pid, start time).
    A hit is used only if the init is still that process (same start time, same namespace):
    a recycled pid never maps a new caller to a dead container's cgroups.
-3. cgroup paths are never cached: they are re-read from /proc/<init>/cgroup on every request,
-   so a container whose init moves to another cgroup is seen there at once.
+3. cgroup paths are not kept in the namespace cache: they are re-read from
+   /proc/<init>/cgroup whenever the caller is resolved (at most every 10 ms per caller with
+   rule 5), so a container whose init moves to another cgroup is seen there within 10 ms.
 4. Bounded: at most ``capacity`` namespaces; entries idle for ``idle_seconds`` are dropped
    (checked at most every ``PRUNE_INTERVAL`` seconds), so containers coming and going leave
    nothing behind.
