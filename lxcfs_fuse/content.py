@@ -97,6 +97,16 @@ _STAT_FILES = frozenset({"proc/stat"})
 StatKey = tuple[str | None, str | None, str | None]
 
 
+def _describe(view: CgroupView) -> str:
+    """The cgroups a view was read from, for -d traces (``host`` for the empty view)."""
+    paths = [
+        f"{name}:{part.path}"
+        for name, part in (("memory", view.memory), ("cpuset", view.cpuset), ("cpu", view.cpu))
+        if part is not None
+    ]
+    return ",".join(paths) or "host"
+
+
 def _stat_key(view: CgroupView) -> StatKey:
     return (
         view.cpuset.path if view.cpuset is not None else None,
@@ -218,6 +228,14 @@ class ContainerContent:
             )
         rendered = library.render(path, inputs)
         self._keep_loadavg(view, rendered)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "render %s pid=%d container=%s%s",
+                path,
+                pid,
+                _describe(view),
+                f" fallback: {rendered.fallback}" if rendered.fallback else "",
+            )
         return rendered.text
 
     @staticmethod

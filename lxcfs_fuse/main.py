@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from lxcfs_fuse import fuse_api, mountpoint, privileges
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler
+from lxcfs_fuse.logs import configure_logging
 from lxcfs_fuse.operations import LxcfsOperations
 from lxcfs_fuse.options import (
     DaemonOptions,
@@ -186,11 +187,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     if isinstance(parsed, str):
         print(parsed, end="")
         sys.exit(0)
-    logging.basicConfig(
-        level=logging.DEBUG if parsed.debug else logging.INFO,
-        format="lxcfs-fuse: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(parsed.debug)
     if parsed.enable_pidfd:
         log.info("--enable-pidfd: accepted; callers' inits are always validated")
     if parsed.enable_psi_poll:

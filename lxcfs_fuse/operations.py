@@ -82,8 +82,20 @@ def _guarded(handler: F) -> F:
 
     @functools.wraps(handler)
     def guarded(self: LxcfsOperations, path: object, *args: Any) -> Any:
+        # -d traces every request: which operation, path, caller and how long it took (the
+        # container a read resolved to is traced by ``content.render``).
+        started = time.perf_counter() if log.isEnabledFor(logging.DEBUG) else 0.0
         try:
-            return handler(self, path, *args)
+            result = handler(self, path, *args)
+            if started:
+                log.debug(
+                    "%s %s pid=%d: ok in %.0f us",
+                    name,
+                    path,
+                    self._pid(),
+                    (time.perf_counter() - started) * 1e6,
+                )
+            return result
         except OSError as error:
             code = error.errno if isinstance(error.errno, int) and error.errno > 0 else errno.EIO
             if code in _EXPECTED:
