@@ -51,7 +51,11 @@ class RenderGroup(TyperGroup):
     """The command group: ``render`` is the default command, and errors are one line."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+        group_options = ("--help", "-h", "--install-completion", "--show-completion")
+        if not args and ctx.resilient_parsing:
+            # Shell completion of the first word: offer the commands, not render's options.
+            return super().parse_args(ctx, args)
+        if not args or (args[0] not in self.commands and args[0] not in group_options):
             args = ["render", *args]
         return super().parse_args(ctx, args)
 
@@ -100,7 +104,7 @@ app = typer.Typer(
     cls=RenderGroup,
     name=PROG,
     help="Print /proc and /sys files as a container reads them through LXCFS.",
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -189,6 +193,12 @@ def _live_snapshot(
 # ---------------------------------------------------------------------------- commands
 
 
+def _complete_file(incomplete: str) -> list[str]:
+    """Shell completion of FILE: the short names and full paths that start with the word."""
+    names = [short_name(spec.path) for spec in FILES] + [spec.path for spec in FILES]
+    return [name for name in names if name.startswith(incomplete)]
+
+
 @app.command("render")
 def render_command(
     file: Annotated[
@@ -197,6 +207,7 @@ def render_command(
             metavar="FILE",
             help="proc/meminfo, sys/devices/system/cpu/online, or a short name: meminfo, online.",
             show_default=False,
+            autocompletion=_complete_file,
         ),
     ] = None,
     cgroup: CgroupOption = None,
@@ -222,7 +233,16 @@ def render_command(
     disable_zswap: DisableZswap = None,
     enable_loadavg: EnableLoadavg = None,
 ) -> None:
-    """Print FILE as the container would read it (the default command)."""
+    """Print FILE as the container would read it (the default command).
+
+    \b
+    Examples:
+      lxcfs-render meminfo --cgroup /lxc/c1       the memory limits of cgroup /lxc/c1
+      lxcfs-render cpuinfo --pid 4242 --enable-cfs what pid 4242's container reads
+      lxcfs-render online --root tests/fixtures/v2-nested --cgroup /lxc/c2
+      lxcfs-render meminfo --pid 4242 --explain   where every number comes from
+      lxcfs-render --list                          the files it knows
+    """
     if list_files:
         width = max(len(short_name(spec.path)) for spec in FILES)
         for spec in FILES:
