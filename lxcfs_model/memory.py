@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import attrs
 
+from lxcfs_model.cgroup_parsers import V1_UNLIMITED_FROM
 from lxcfs_model.values import LimitLevel, MemoryCgroup, RenderOptions, effective_limit
 
 __all__ = [
@@ -37,9 +38,9 @@ __all__ = [
     "swap_figures",
 ]
 
-# Same threshold as the v1 limit parser (lxcfs_model.cgroup_parsers.V1_UNLIMITED_FROM): no
-# real limit comes near 2**62 bytes, and v1 prints "none" as 2**63 - PAGE_SIZE.
-UNLIMITED_FROM = 2**62
+# The v1 limit parser's threshold: no real limit comes near 2**62 bytes, and v1 prints
+# "none" as 2**63 - PAGE_SIZE.
+UNLIMITED_FROM = V1_UNLIMITED_FROM
 
 
 @attrs.frozen
