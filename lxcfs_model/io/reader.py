@@ -33,6 +33,7 @@ import attrs
 from lxcfs_model import cgroup_parsers as parsers
 from lxcfs_model.cpuset import parse_cpuset
 from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess, ParseError
+from lxcfs_model.files import VIEW_PARTS
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
 from lxcfs_model.values import (
     CgroupView,
@@ -53,9 +54,6 @@ from lxcfs_model.values import (
 )
 
 __all__ = ["HOST_PARTS", "VIEW_PARTS", "Container", "SystemReader", "prune_init_scope"]
-
-#: The ``CgroupView`` fields a reader fills (all but ``problems``), by name.
-VIEW_PARTS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
 
 #: HostSnapshot text -> (file below the root, whether the host must have it).
 _HOST_FILES: dict[str, tuple[str, bool]] = {
