@@ -20,10 +20,11 @@ import math
 
 import attrs
 
+from lxcfs_model.cpuset import format_cpuset
 from lxcfs_model.rendering import RenderInputs
 from lxcfs_model.values import QuotaLevel
 
-__all__ = ["VisibleCpus", "smallest_quota", "visible_cpus"]
+__all__ = ["VisibleCpus", "smallest_quota", "visible_cpus", "visible_quantities"]
 
 
 @attrs.frozen
@@ -69,3 +70,17 @@ def visible_cpus(inputs: RenderInputs) -> VisibleCpus:
             cap = max(1, -(-quota.quota_us // quota.period_us))
             chosen = chosen[:cap]
     return VisibleCpus(host_cpus=tuple(chosen), cpuset=cpuset, quota=quota, quota_cap=cap)
+
+
+def visible_quantities(visible: VisibleCpus, online: frozenset[int]) -> dict[str, object]:
+    """The quantities the provenance tables of every CPU-counting file name, worded once:
+    the host CPUs shown, how many, the cpuset and online set they came from, the quota cap."""
+    return {
+        "visible_cpus": format_cpuset(visible.host_cpus),
+        "visible_count": visible.count,
+        "cpuset": "none (no cpuset controller)"
+        if visible.cpuset is None
+        else format_cpuset(visible.cpuset) or "empty",
+        "online": format_cpuset(online) or "unreadable",
+        "quota_cap": visible.quota_cap if visible.quota_cap is not None else "none",
+    }

@@ -27,7 +27,7 @@ from lxcfs_model.cpuset import format_cpuset
 from lxcfs_model.host_cpu import CpuinfoLayout
 from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
-from lxcfs_model.visible import VisibleCpus, visible_cpus
+from lxcfs_model.visible import VisibleCpus, visible_cpus, visible_quantities
 
 __all__ = ["PROVENANCE", "render"]
 
@@ -76,16 +76,8 @@ def render(inputs: RenderInputs) -> Rendered:
 def _render(inputs: RenderInputs) -> Rendered:
     layout = inputs.host.cpuinfo_layout
     visible = visible_cpus(inputs)
-    quantities: dict[str, object] = {
-        "visible_cpus": format_cpuset(visible.host_cpus),
-        "visible_count": visible.count,
-        "last_processor": visible.count - 1,
-        "cpuset": "none (no cpuset controller)"
-        if visible.cpuset is None
-        else format_cpuset(visible.cpuset) or "empty",
-        "online": format_cpuset(inputs.host.online_cpus) or "unreadable",
-        "quota_cap": visible.quota_cap if visible.quota_cap is not None else "none",
-    }
+    quantities = visible_quantities(visible, inputs.host.online_cpus)
+    quantities["last_processor"] = visible.count - 1
     if layout.s390x:
         text = _render_s390x(layout, visible)
     elif layout.blocks:

@@ -55,13 +55,12 @@ from collections.abc import Sequence
 
 import attrs
 
-from lxcfs_model.cpuset import format_cpuset
 from lxcfs_model.history import StatHistory
 from lxcfs_model.host_cpu import STAT_FIELDS
 from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
 from lxcfs_model.values import CpuTime
-from lxcfs_model.visible import VisibleCpus, visible_cpus
+from lxcfs_model.visible import VisibleCpus, visible_cpus, visible_quantities
 
 __all__ = ["PROVENANCE", "distribute", "render", "spread"]
 
@@ -235,7 +234,7 @@ def render(inputs: RenderInputs) -> Rendered:
     """The container's /proc/stat (see the module rules)."""
     try:
         return _render(inputs)
-    except Exception as error:  # the last line of defence: rule 5 of rendering.py
+    except Exception as error:  # the last line of defence: rule 2 of rendering.py
         return host_fallback(inputs.host.stat, inputs, f"internal error: {error!r}")
 
 
@@ -317,14 +316,9 @@ def _render(inputs: RenderInputs) -> Rendered:
     host_growth = [_growth(now, before) for now, before in zip(host_now, host_before, strict=True)]
     busy_growth = [sum(growth) - growth[_IDLE] for growth in host_growth]
     elapsed = [sum(growth) for growth in host_growth]
-    quantities: dict[str, object] = {
-        "visible_cpus": format_cpuset(shown),
-        "visible_count": count,
-        "cpuset": "none (no cpuset controller)"
-        if visible.cpuset is None
-        else format_cpuset(visible.cpuset) or "empty",
+    quantities = visible_quantities(visible, host.online_cpus)
+    quantities |= {
         "quota": _describe_quota(visible),
-        "quota_cap": visible.quota_cap if visible.quota_cap is not None else "none",
         "clk_tck": clk_tck,
         "history": history_state,
         "folded_user": 0,

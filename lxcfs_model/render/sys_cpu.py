@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from lxcfs_model.cpuset import format_cpuset
 from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs
-from lxcfs_model.visible import visible_cpus
+from lxcfs_model.visible import visible_cpus, visible_quantities
 
 __all__ = [
     "PASSTHROUGH_ENTRIES",
@@ -133,16 +133,8 @@ PROVENANCE_OFFLINE = _rule(
 
 def _render_list(inputs: RenderInputs) -> Rendered:
     visible = visible_cpus(inputs)
-    quantities = {
-        "visible_cpus": format_cpuset(visible.host_cpus),
-        "visible_count": visible.count,
-        "last_index": visible.count - 1,
-        "cpuset": "none (no cpuset controller)"
-        if visible.cpuset is None
-        else format_cpuset(visible.cpuset) or "empty",
-        "online": format_cpuset(inputs.host.online_cpus) or "unreadable",
-        "quota_cap": visible.quota_cap if visible.quota_cap is not None else "none",
-    }
+    quantities = visible_quantities(visible, inputs.host.online_cpus)
+    quantities["last_index"] = visible.count - 1
     # The kernel's cpulist format ("%*pbl\n"): "0" for one CPU, "0-3" for four.
     text = format_cpuset(range(visible.count)) + "\n"
     return Rendered(text=text, history=inputs.history, quantities=quantities)
