@@ -362,8 +362,11 @@ class ContainerContent:
         except Exception as error:
             raise ReloadFailed(f"cannot start the new reader: {error}") from error
         smoke_render(library, reader, options, old.library.paths())
-        new = Generation.start(library, reader, options)
-        new.callers.adopt(old.callers, lambda container: carry(container, library.container))
+        try:
+            new = Generation.start(library, reader, options)
+            new.callers.adopt(old.callers, lambda container: carry(container, library.container))
+        except Exception as error:
+            raise ReloadFailed(f"cannot start the new caller resolver: {error}") from error
         activate(library)
         self.generation = new  # the swap: one reference (rule 4)
         with self._cpu_maps_lock:

@@ -76,6 +76,16 @@ class ContentSource(CpuDirectory, Protocol):
     def render(self, path: str, pid: int) -> str: ...
 
 
+def _is_model_error(error: BaseException) -> bool:
+    """Whether ``error`` is an ``LxcfsModelError`` of any library generation: after a reload
+    (SIGUSR1) the model raises its own generation's class, not the one imported here."""
+    return any(
+        kind.__qualname__ == LxcfsModelError.__qualname__
+        and kind.__module__ == LxcfsModelError.__module__
+        for kind in type(error).__mro__
+    )
+
+
 def _guarded(handler: F) -> F:
     """Rule 2: every exception becomes an errno; unexpected ones are logged once."""
     name = handler.__name__
@@ -103,10 +113,10 @@ def _guarded(handler: F) -> F:
             else:
                 log.warning("%s %s failed: %s", name, path, error)
             raise ErrnoError(code) from None
-        except LxcfsModelError as error:
-            log.warning("%s %s failed: %s", name, path, error)
-            raise ErrnoError(errno.EIO) from None
         except BaseException as error:  # rule 2: nothing escapes a handler
+            if _is_model_error(error):
+                log.warning("%s %s failed: %s", name, path, error)
+                raise ErrnoError(errno.EIO) from None
             log.error("%s %s failed: %s: %s", name, path, type(error).__name__, error)
             raise ErrnoError(errno.EIO) from None
 

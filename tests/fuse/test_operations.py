@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 import threading
@@ -239,6 +240,28 @@ def test_any_exception_becomes_eio(sys_root: Path) -> None:
     with pytest.raises(ErrnoError) as raised:
         ops.read("/proc/meminfo", 10, 0, info)
     assert raised.value.errno == errno.EIO
+
+
+def test_model_error_of_a_reloaded_library_is_a_warning(
+    sys_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An LxcfsModelError of a later library generation (its own class, after SIGUSR1) is
+    logged as a warning like the first generation's, and any other exception as an error."""
+    reloaded_error = type("LxcfsModelError", (Exception,), {"__module__": "lxcfs_model.errors"})
+    unknown_file = type("UnknownFile", (reloaded_error,), {"__module__": "lxcfs_model.errors"})
+    raised: list[BaseException] = [unknown_file("no such file"), RuntimeError("bug")]
+
+    class Failing(FakeContent):
+        def render(self, path: str, pid: int) -> str:
+            raise raised.pop(0)
+
+    ops = _operations(sys_root, Failing(texts={}))
+    caplog.set_level(logging.WARNING, logger="lxcfs_fuse")
+    for _ in range(2):
+        with pytest.raises(ErrnoError) as failure:
+            ops.getattr("/proc/meminfo")
+        assert failure.value.errno == errno.EIO
+    assert [record.levelno for record in caplog.records] == [logging.WARNING, logging.ERROR]
 
 
 def test_concurrent_readers_of_one_handle_get_whole_snapshots(sys_root: Path) -> None:
