@@ -25,10 +25,6 @@ __all__ = ["CgroupLayout", "Hierarchy", "discover_layout"]
 
 LayoutKind = Literal["v1", "hybrid", "v2", "none"]
 
-# In v2 these files exist in every non-root cgroup whatever controllers are enabled, so the
-# reader may use them without the controller being listed (cgroup-v2.rst "Core Interface").
-V2_CORE_KEY = ""
-
 
 @attrs.frozen
 class Hierarchy:
@@ -38,12 +34,6 @@ class Hierarchy:
     version: CgroupVersion
     directory: str
     controllers: frozenset[str]
-
-    @property
-    def key(self) -> str:
-        """How /proc/<pid>/cgroup names this hierarchy: the comma-joined controller list
-        for v1 (sorted, as the kernel prints it), ``""`` for cgroup2."""
-        return V2_CORE_KEY if self.version == "v2" else ",".join(sorted(self.controllers))
 
 
 @attrs.frozen
