@@ -204,6 +204,25 @@ def test_a_renderer_failing_the_smoke_render_keeps_the_old_code(private_library:
     assert content.render("proc/uptime", CHILD) == before + MARKER
 
 
+def test_a_caller_cache_that_cannot_be_adopted_fails_the_reload(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure while the new generation takes over the caller cache is a ReloadFailed
+    (one line) and the old generation keeps serving."""
+    content = _content()
+    old = content.generation
+    before = content.render("proc/uptime", CHILD)
+
+    def refuse(*args: object) -> int:
+        raise RuntimeError("cache refused")
+
+    monkeypatch.setattr("lxcfs_fuse.callers.CallerResolver.adopt", refuse)
+    with pytest.raises(ReloadFailed, match="cache refused"):
+        content.reload()
+    assert content.generation is old
+    assert content.render("proc/uptime", CHILD) == before
+
+
 def test_passthrough_serves_the_host_files_unchanged() -> None:
     """With virtualization off every file is the host's file byte for byte, not rendered."""
     content = _content()
