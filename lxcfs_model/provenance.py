@@ -52,9 +52,6 @@ def _is_number(text: str) -> bool:
 
 
 class _Lenient(dict[str, object]):
-    def __init__(self, values: Mapping[str, object]) -> None:
-        super().__init__(values)
-
     def __missing__(self, key: str) -> object:
         return "?"
 

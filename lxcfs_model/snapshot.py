@@ -21,6 +21,7 @@ Format (version 1)::
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -237,15 +238,10 @@ def _load_attrs(data: Any, kind: type, where: str) -> Any:
         raise SnapshotError(f"{where}: invalid {kind.__name__}: {error}") from None
 
 
+@functools.cache
 def _field_types(kind: type) -> dict[str, Any]:
     # Annotations are strings (``from __future__ import annotations``); resolve them once.
-    cached = _HINTS.get(kind)
-    if cached is None:
-        cached = _HINTS[kind] = typing.get_type_hints(kind)
-    return cached
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
+    return typing.get_type_hints(kind)
 
 
 def _key_to_json(key: object, key_kind: Any) -> str:
