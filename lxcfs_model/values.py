@@ -26,6 +26,8 @@ from typing import Literal
 
 import attrs
 
+from lxcfs_model.cpuset import parse_cpuset
+from lxcfs_model.errors import ParseError
 from lxcfs_model.host_cpu import CpuinfoLayout, StatLayout, parse_cpuinfo, parse_stat
 from lxcfs_model.host_memory import MeminfoLayout, parse_meminfo
 
@@ -293,9 +295,6 @@ class HostSnapshot:
     @functools.cached_property
     def online_cpus(self) -> frozenset[int]:
         """Host CPUs that are online; an unparsable file counts as none online."""
-        from lxcfs_model.cpuset import parse_cpuset
-        from lxcfs_model.errors import ParseError
-
         try:
             return parse_cpuset(self.online)
         except ParseError:
