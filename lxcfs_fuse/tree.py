@@ -56,6 +56,8 @@ class Node:
     kind: NodeKind
     path: str
     host_path: str | None = None
+    # The lstat that classified a pass-through node, so getattr does not make it again.
+    host_stat: os.stat_result | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def is_directory(self) -> bool:
@@ -120,15 +122,16 @@ class Tree:
             rest[0] = host_name
         host_path = self._host(CPU_DIRECTORY + "/" + "/".join(rest))
         try:
-            mode = os.lstat(host_path).st_mode
+            host_stat = os.lstat(host_path)
         except OSError as error:
             raise TreeError(error.errno or errno.ENOENT, "/" + path) from None
+        mode = host_stat.st_mode
         if stat_module.S_ISLNK(mode):
-            return Node("host_link", path, host_path)
+            return Node("host_link", path, host_path, host_stat)
         if stat_module.S_ISDIR(mode):
-            return Node("host_directory", path, host_path)
+            return Node("host_directory", path, host_path, host_stat)
         if stat_module.S_ISREG(mode):
-            return Node("host_file", path, host_path)
+            return Node("host_file", path, host_path, host_stat)
         raise TreeError(errno.ENOENT, "/" + path)
 
     # -------------------------------------------------------------------- listings
@@ -172,7 +175,10 @@ class Tree:
 
     @staticmethod
     def host_stat(node: Node) -> os.stat_result:
-        """lstat of a pass-through node's host path (TreeError if it vanished)."""
+        """lstat of a pass-through node's host path, as its lookup made it (TreeError if it
+        vanished)."""
+        if node.host_stat is not None:
+            return node.host_stat
         assert node.host_path is not None
         try:
             return os.lstat(node.host_path)
