@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.system.harness import require_fuse, require_root, wait_until
+from tests.system.harness import require_fuse, require_root, unmount, wait_until
 
 BINDINGS = ("fusepy", "mfusepy")
 
@@ -55,14 +55,6 @@ def interpreter_for(binding: str) -> tuple[str, dict[str, str]]:
     if probe.returncode != 0:
         pytest.skip("mfusepy not importable: set LXCFS_TEST_MFUSEPY_PYTHON to a venv with it")
     return candidate, env
-
-
-def _unmount(path: str) -> None:
-    for command in (["fusermount", "-u", "-z", path], ["fusermount3", "-u", "-z", path]):
-        if shutil.which(command[0]) and os.path.ismount(path):
-            subprocess.run(command, capture_output=True)
-    if os.path.ismount(path):
-        subprocess.run(["umount", "-l", path], capture_output=True)
 
 
 @contextlib.contextmanager
@@ -117,5 +109,5 @@ def lxcfs_fuse_mount(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-        _unmount(mountpoint)
+        unmount(mountpoint)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -518,7 +518,8 @@ class LxcfsMount:
     process: subprocess.Popen[str]
 
 
-def _unmount(path: str) -> None:
+def unmount(path: str) -> None:
+    """Unmount ``path`` if it is mounted: a clean unmount first, a lazy one if that fails."""
     for command in (["fusermount3", "-u", path], ["fusermount", "-u", path], ["umount", path]):
         if shutil.which(command[0]) is None:
             continue
@@ -559,7 +560,7 @@ def lxcfs_mount(options: Sequence[str] = ("-l", "--enable-cfs")) -> Iterator[Lxc
             raise RuntimeError(f"lxcfs did not mount on {mountpoint}: {stderr.strip()[-500:]}")
         yield LxcfsMount(path=mountpoint, pid=process.pid, pidfile=pidfile, process=process)
     finally:
-        _unmount(mountpoint)
+        unmount(mountpoint)
         pids = {process.pid}
         with contextlib.suppress(OSError, ValueError):
             pids.add(int(_read(pidfile).strip()))
