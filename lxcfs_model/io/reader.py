@@ -899,13 +899,12 @@ class SystemReader:
             if "cgroup.procs" not in files:
                 continue
             try:
-                with open(os.path.join(directory, "cgroup.procs"), encoding="ascii") as handle:
-                    tokens = handle.read().split()
-            except (OSError, UnicodeDecodeError):
-                continue  # removed while walking, or garbage: not a process list
+                tokens = read_text(os.path.join(directory, "cgroup.procs")).split()
+            except OSError:
+                continue  # removed while walking
             for token in tokens:
-                if not token.isdigit():
-                    continue
+                if not (token.isascii() and token.isdigit()):
+                    continue  # garbage: not a pid
                 try:
                     candidate = (self.process_start_ticks(int(token)), int(token))
                 except LxcfsModelError:
