@@ -323,7 +323,8 @@ class HostSnapshot:
         for line in self.meminfo.splitlines():
             label, colon, rest = line.partition(":")
             fields = rest.split()
-            if colon and fields and fields[0].isdigit():
+            # isascii: str.isdigit alone accepts "²", which int() refuses.
+            if colon and fields and fields[0].isascii() and fields[0].isdigit():
                 values.setdefault(label, int(fields[0]))
         return values
 

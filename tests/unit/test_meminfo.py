@@ -539,3 +539,14 @@ def test_negative_stat_values_read_as_zero() -> None:
     assert shown["Active"] == 2048  # active_anon 2 MiB + active_file (0)
     assert shown["AnonPages"] == 0  # 2 MiB anon - 3 MiB shmem clamps at 0
     assert shown["MemAvailable"] == 65536  # free 65536 + 0 file LRU
+
+
+def test_non_ascii_digits_in_host_meminfo_fall_back_instead_of_raising() -> None:
+    """A host MemTotal written in digits int() refuses ("²") counts as no MemTotal: the host
+    file is served with a reason, never a ValueError."""
+    garbage = "MemTotal:       ² kB\nSwapTotal:      ² kB\n"
+    memory = MemoryCgroup(version="v2", path="/g", usage=0, limits=(LimitLevel("/g", 64 * MIB),))
+    rendered = meminfo.render(RenderInputs(view=CgroupView(memory=memory), host=host(garbage)))
+    assert rendered.text == garbage
+    assert rendered.fallback == "host /proc/meminfo has no MemTotal"
+    assert host(garbage).meminfo_kb == {}
