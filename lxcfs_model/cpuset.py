@@ -18,6 +18,13 @@ __all__ = ["format_cpuset", "parse_cpuset"]
 # A cpu list on a 512-CPU host never names CPUs beyond the kernel's NR_CPUS (8192 max on
 # x86); refusing absurd ranges keeps a garbage file from allocating gigabytes.
 _MAX_CPU = 1 << 16
+# Longer than any 64-bit number: garbage, refused before int() has to convert it.
+_MAX_DIGITS = 24
+
+
+def _is_cpu_number(text: str) -> bool:
+    # isascii: str.isdigit alone accepts "²", which int() refuses.
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS
 
 
 def parse_cpuset(text: str) -> frozenset[int]:
@@ -29,7 +36,7 @@ def parse_cpuset(text: str) -> frozenset[int]:
     for item in body.split(","):
         item = item.strip()
         first, dash, last = item.partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
+        if not _is_cpu_number(first) or (dash and not _is_cpu_number(last)):
             raise ParseError(f"malformed cpu list item {item!r} in {text!r}")
         low = int(first)
         high = int(last) if dash else low

@@ -250,7 +250,10 @@ def _key_to_json(key: object, key_kind: Any) -> str:
 
 def _key_from_json(key: str, key_kind: Any, where: str) -> object:
     if key_kind is int:
-        if not (key.isdigit() or (key[:1] == "-" and key[1:].isdigit())):
+        digits = key[1:] if key[:1] == "-" else key
+        # isascii: "²" is a digit to str.isdigit but not to int(); 24 digits exceed any
+        # 64-bit number and keep int() from its digit-count limit.
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 24):
             raise SnapshotError(f"{where}: key {key!r} is not an integer")
         return int(key)
     return key
