@@ -100,7 +100,9 @@ class CallerResolver:
         None; never reads anything, so it cannot stall."""
         if self._recent_seconds <= 0:
             return None
-        now = self._monotonic()
+        return self._recent_answer(pid, self._monotonic())
+
+    def _recent_answer(self, pid: int, now: float) -> Container | None:
         with self._lock:
             recent = self._recent.get(pid)
         if recent is not None and 0.0 <= now - recent[0] < self._recent_seconds:
@@ -112,10 +114,9 @@ class CallerResolver:
         if self._recent_seconds <= 0:
             return self._resolve(pid)
         now = self._monotonic()
-        with self._lock:
-            recent = self._recent.get(pid)
-        if recent is not None and 0.0 <= now - recent[0] < self._recent_seconds:
-            return recent[1]
+        recent = self._recent_answer(pid, now)
+        if recent is not None:
+            return recent
         container = self._resolve(pid)
         with self._lock:
             self._recent[pid] = (now, container)
