@@ -168,8 +168,9 @@ def _s390_segments(lines: list[str]) -> tuple[S390Segment, ...]:
 
 
 def _is_number(text: str) -> bool:
-    # str.isdigit alone accepts "²", which int() refuses.
-    return text.isascii() and text.isdigit()
+    # str.isdigit alone accepts "²", which int() refuses; a counter is at most 20 digits, and
+    # longer garbage would meet int()'s digit-count limit.
+    return text.isascii() and text.isdigit() and len(text) <= 24
 
 
 def parse_stat(text: str) -> StatLayout:

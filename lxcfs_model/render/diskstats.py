@@ -181,4 +181,6 @@ def render(inputs: RenderInputs) -> Rendered:
 
 
 def _is_int(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+    # str.isdigit alone accepts "²", which int() refuses; device numbers are at most 20
+    # digits, and longer garbage would meet int()'s digit-count limit.
+    return text.isascii() and text.isdigit() and len(text) <= 24

@@ -12,7 +12,15 @@ from lxcfs_model.cpuset import parse_cpuset
 from lxcfs_model.errors import ParseError
 from lxcfs_model.rendering import RenderInputs
 from lxcfs_model.snapshot import Snapshot, SnapshotError, snapshot_from_json, snapshot_to_json
-from lxcfs_model.values import CgroupView, Clock, CpuTime, CpuUsage, HostSnapshot
+from lxcfs_model.values import (
+    CgroupView,
+    Clock,
+    CpuTime,
+    CpuUsage,
+    HostSnapshot,
+    IoCgroup,
+    IoDeviceStats,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +58,29 @@ def test_snapshot_integer_key_of_unicode_or_endless_digits_is_a_snapshot_error(k
     data["view"]["cpu_usage"]["per_cpu"] = {key: data["view"]["cpu_usage"]["per_cpu"]["0"]}
     with pytest.raises(SnapshotError, match="is not an integer"):
         snapshot_from_json(json.dumps(data))
+
+
+def _host(**texts: str) -> HostSnapshot:
+    fields = dict.fromkeys(
+        ("meminfo", "cpuinfo", "stat", "uptime", "loadavg", "diskstats", "swaps"), ""
+    )
+    return HostSnapshot(**{**fields, "online": "0", **texts})
+
+
+def test_host_stat_cpu_line_with_endless_digits_is_left_out_not_an_internal_error() -> None:
+    """A cpuN line with a 5,000-digit counter is malformed (host_cpu rule 3): cpu0 then has
+    no host line and reads zeros, rather than the whole file falling back."""
+    host = _host(stat="cpu0 " + "1" * 5000 + " 0 0 0\nctxt 5\n")
+    rendered = files.render("stat", RenderInputs(view=CgroupView(), host=host))
+    assert rendered.fallback is None
+    assert rendered.text == "cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\nctxt 5\n"
+
+
+def test_host_diskstats_line_with_endless_digits_is_skipped_not_raised() -> None:
+    """A diskstats line whose major number int() would refuse is no device: skipped."""
+    host = _host(diskstats="1" * 5000 + " 0 sda " + " ".join(["1"] * 11) + "\n")
+    io = IoCgroup(
+        version="v2", path="/a", source="io.stat", devices=(IoDeviceStats(8, 0, read_ios=1),)
+    )
+    rendered = files.render("diskstats", RenderInputs(view=CgroupView(io=io), host=host))
+    assert (rendered.text, rendered.fallback) == ("", None)
