@@ -149,9 +149,22 @@ def check_pages(directory: Path) -> list[str]:
     return problems
 
 
+_USAGE = """usage: python -m lxcfs_cli.gen_docs [--check] [DIRECTORY]
+
+Write docs/files (or DIRECTORY) from the provenance tables; --check only reports stale pages.
+(The same as `lxcfs-render docs [--out DIRECTORY] [--check]`.)"""
+
+
 def _main(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(_USAGE)
+        return 0
     check = "--check" in argv
     rest = [arg for arg in argv if arg != "--check"]
+    unknown = [arg for arg in rest if arg.startswith("-")]
+    if unknown or len(rest) > 1:
+        print(f"gen_docs: unexpected {' '.join(unknown or rest[1:])}\n{_USAGE}", file=sys.stderr)
+        return 2
     directory = Path(rest[0]) if rest else Path("docs/files")
     if check:
         stale = check_pages(directory)
