@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.system.harness import require_fuse, require_root, unmount, wait_until
+from tests.system.harness import require_fuse, require_root, unmount, wait_for_mount
 
 BINDINGS = ("fusepy", "mfusepy")
 
@@ -90,14 +90,7 @@ def lxcfs_fuse_mount(
             start_new_session=True,
         )
     try:
-        ready = wait_until(
-            lambda: (
-                process.poll() is not None
-                or (os.path.ismount(mountpoint) and os.path.exists(f"{mountpoint}/proc/meminfo"))
-            ),
-            timeout=15,
-        )
-        if process.poll() is not None or not ready:
+        if not wait_for_mount(process, mountpoint, timeout=15):
             with open(log_path) as log:
                 raise RuntimeError(f"lxcfs-fuse did not mount on {mountpoint}: {log.read()}")
         yield Daemon(mountpoint, pidfile, process, binding, log_path)

@@ -518,6 +518,19 @@ class LxcfsMount:
     process: subprocess.Popen[str]
 
 
+def wait_for_mount(process: subprocess.Popen[str], mountpoint: str, timeout: float) -> bool:
+    """Wait until a FUSE daemon serves ``mountpoint`` (its proc/meminfo exists); False if the
+    daemon exited first or the time ran out."""
+    ready = wait_until(
+        lambda: (
+            process.poll() is not None
+            or (os.path.ismount(mountpoint) and os.path.exists(f"{mountpoint}/proc/meminfo"))
+        ),
+        timeout=timeout,
+    )
+    return ready and process.poll() is None
+
+
 def unmount(path: str) -> None:
     """Unmount ``path`` if it is mounted: a clean unmount first, a lazy one if that fails."""
     for command in (["fusermount3", "-u", path], ["fusermount", "-u", path], ["umount", path]):
@@ -548,14 +561,7 @@ def lxcfs_mount(options: Sequence[str] = ("-l", "--enable-cfs")) -> Iterator[Lxc
         start_new_session=True,
     )
     try:
-        ready = wait_until(
-            lambda: (
-                process.poll() is not None
-                or (os.path.ismount(mountpoint) and os.path.exists(f"{mountpoint}/proc/meminfo"))
-            ),
-            timeout=10,
-        )
-        if process.poll() is not None or not ready:
+        if not wait_for_mount(process, mountpoint, timeout=10):
             stderr = process.stderr.read() if process.stderr and process.poll() is not None else ""
             raise RuntimeError(f"lxcfs did not mount on {mountpoint}: {stderr.strip()[-500:]}")
         yield LxcfsMount(path=mountpoint, pid=process.pid, pidfile=pidfile, process=process)
