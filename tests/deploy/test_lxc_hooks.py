@@ -61,17 +61,25 @@ def make_rootfs(base: Path, proc_files: list[str]) -> Path:
 
 
 def run_hook_in_namespace(
-    rootfs: Path, tree: Path, reads: list[str], *, rootfs_env: str | None = None
+    rootfs: Path,
+    tree: Path,
+    reads: list[str],
+    *,
+    rootfs_env: str | None = None,
+    setup: str = "",
+    hook_arguments: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str]], dict[str, str]]:
     """Run the mount hook in a new mount namespace, then report its mounts and file contents.
 
+    ``setup`` is shell run in the namespace first (as LXC's own mounts come before the hook).
     Returns the process, (root, mount point) of every mount below the rootfs, and the
     contents of ``reads`` (paths relative to the rootfs) as the namespace sees them.
     """
     script = (
-        '"$HOOK" container1 lxc mount --mountpoint="$TREE" || exit $?\n'
+        setup + '\n"$HOOK" container1 lxc mount --mountpoint="$TREE" $HOOK_ARGUMENTS || exit $?\n'
         'echo "=== mountinfo"\ncat /proc/self/mountinfo\n'
-        'for f in $READS; do echo "=== read $f"; cat "$ROOTFS_REAL/$f"; done\n'
+        'for f in $READS; do echo "=== read $f"; cat "$ROOTFS_REAL/$f" || true; done\n'
     )
     env = {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -83,6 +91,8 @@ def run_hook_in_namespace(
         "LXC_NAME": "container1",
         "LXC_HOOK_TYPE": "mount",
         "LXC_HOOK_SECTION": "lxc",
+        "HOOK_ARGUMENTS": " ".join(hook_arguments),
+        **(extra_env or {}),
     }
     process = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
@@ -237,3 +247,130 @@ def test_common_conf_include_points_at_both_hooks() -> None:
     assert entries["lxc.hook.mount"].split()[0].endswith("/lxc.mount.hook")
     assert "--mountpoint=/var/lib/lxcfs" in entries["lxc.hook.mount"]
     assert entries["lxc.hook.post-stop"].endswith("/lxc.reboot.hook")
+
+
+# ------------------------------------------------------------------ the cgroup tree binds
+
+CGROUP_DIR = "sys/fs/cgroup"
+
+
+def make_cgroup_tree(tree: Path, hierarchies: tuple[str, ...], links: dict[str, str]) -> None:
+    """Give the fake mount a ``cgroup/`` directory (lxcfs-fuse --enable-cgroup): one
+    directory per hierarchy holding a ``marker`` file, and symlinks like ``cpu -> cpu,cpuacct``."""
+    for hierarchy in hierarchies:
+        (tree / "cgroup" / hierarchy).mkdir(parents=True)
+        (tree / "cgroup" / hierarchy / "marker").write_text(f"lxcfs cgroup/{hierarchy}\n")
+    for name, target in links.items():
+        (tree / "cgroup" / name).symlink_to(target)
+
+
+def lxc_cgroup_setup(rootfs: Path, hierarchies: tuple[str, ...], *, read_only: bool = False) -> str:
+    """Shell that does what LXC's lxc.mount.auto = cgroup:mixed leaves before the hook: a
+    tmpfs on the container's /sys/fs/cgroup with a directory (holding ``marker``) per
+    hierarchy, ``cpu`` as a symlink to the joined ``cpu,cpuacct``; optionally read-only."""
+    root = f'"{rootfs.resolve()}/{CGROUP_DIR}"'
+    lines = [f"mkdir -p {root}", f"mount -t tmpfs lxc-cgroup {root}"]
+    for hierarchy in hierarchies:
+        lines.append(f'mkdir {root}/"{hierarchy}"')
+        lines.append(f'echo "container {hierarchy}" > {root}/"{hierarchy}/marker"')
+    lines.append(f"ln -s cpu,cpuacct {root}/cpu")
+    if read_only:
+        lines.append(f"mount -o remount,ro {root}")
+    return "\n".join(lines) + "\n"
+
+
+JOINED_TREE = ("memory", "cpu,cpuacct", "systemd", "pids", "unified")
+JOINED_LINKS = {"cpu": "cpu,cpuacct", "cpuacct": "cpu,cpuacct"}
+# The container lacks pids (LXC did not give it one) and has freezer (the mount has none).
+CONTAINER_HIERARCHIES = ("memory", "cpu,cpuacct", "systemd", "unified", "freezer")
+
+
+def cgroup_binds(mounts: list[tuple[str, str]]) -> list[str]:
+    """The hierarchy names bound below the container's /sys/fs/cgroup, sorted."""
+    prefix = CGROUP_DIR + "/"
+    return sorted(target[len(prefix) :] for _, target in mounts if target.startswith(prefix))
+
+
+@needs_unshare
+def test_mount_hook_binds_the_cgroup_hierarchies_the_container_has(tmp_path: Path) -> None:
+    """Each hierarchy directory of <mount>/cgroup is bound over the container's directory of
+    that name; hierarchies the container lacks are not added, a symlink it lacks (cpuacct)
+    is made, its own cpu symlink is left to lead to the bound joined directory."""
+    tree = make_lxcfs_tree(tmp_path)
+    make_cgroup_tree(tree, JOINED_TREE, JOINED_LINKS)
+    rootfs = make_rootfs(tmp_path, ["meminfo"])
+    names = ["memory", "cpu,cpuacct", "cpu", "cpuacct", "systemd", "unified", "freezer"]
+    reads = [f"{CGROUP_DIR}/{name}/marker" for name in names] + [f"{CGROUP_DIR}/pids/marker"]
+    process, mounts, contents = run_hook_in_namespace(
+        rootfs, tree, reads, setup=lxc_cgroup_setup(rootfs, CONTAINER_HIERARCHIES)
+    )
+    assert process.returncode == 0, process.stderr
+    assert cgroup_binds(mounts) == ["cpu,cpuacct", "memory", "systemd", "unified"]
+    for root, target in mounts:
+        if target.startswith(CGROUP_DIR + "/"):
+            # The bind came from the mount's directory of the same name.
+            assert root.endswith("/lxcfs/cgroup/" + target[len(CGROUP_DIR) + 1 :]), (root, target)
+    for name in ("memory", "systemd", "unified", "cpu,cpuacct"):
+        assert contents[f"{CGROUP_DIR}/{name}/marker"] == f"lxcfs cgroup/{name}\n"
+    assert contents[f"{CGROUP_DIR}/cpu/marker"] == "lxcfs cgroup/cpu,cpuacct\n"
+    assert contents[f"{CGROUP_DIR}/cpuacct/marker"] == "lxcfs cgroup/cpu,cpuacct\n"
+    assert contents[f"{CGROUP_DIR}/freezer/marker"] == "container freezer\n"
+    assert f"{CGROUP_DIR}/pids/marker" not in contents  # cat found no pids: none was made
+    assert "proc/meminfo" in [target for _, target in mounts]
+
+
+@needs_unshare
+def test_mount_hook_binds_name_systemd_as_systemd(tmp_path: Path) -> None:
+    """A mount naming the hierarchy ``name=systemd`` (as 5.0.3's tree does) is bound over
+    the container's ``systemd`` directory."""
+    tree = make_lxcfs_tree(tmp_path)
+    make_cgroup_tree(tree, ("name=systemd",), {})
+    rootfs = make_rootfs(tmp_path, [])
+    process, mounts, contents = run_hook_in_namespace(
+        rootfs,
+        tree,
+        [f"{CGROUP_DIR}/systemd/marker"],
+        setup=lxc_cgroup_setup(rootfs, ("systemd",)),
+    )
+    assert process.returncode == 0, process.stderr
+    assert cgroup_binds(mounts) == ["systemd"]
+    assert contents[f"{CGROUP_DIR}/systemd/marker"] == "lxcfs cgroup/name=systemd\n"
+
+
+@needs_unshare
+@pytest.mark.parametrize(
+    ("case", "arguments", "env", "read_only", "with_cgroup_tree"),
+    [
+        ("--skip-cgroup-mounts", ("--skip-cgroup-mounts",), {}, False, True),
+        ("LXC gives a cgroup namespace", (), {"LXC_CGNS_AWARE": "1"}, False, True),
+        ("read-only /sys/fs/cgroup (cgroup:ro)", (), {}, True, True),
+        ("daemon without --enable-cgroup", (), {}, False, False),
+    ],
+)
+def test_mount_hook_leaves_lxcs_cgroups_alone(
+    tmp_path: Path,
+    case: str,
+    arguments: tuple[str, ...],
+    env: dict[str, str],
+    read_only: bool,
+    with_cgroup_tree: bool,
+) -> None:
+    """In each case where 5.0.3's hook skips the cgroup binds, ours binds no cgroup
+    directory, leaves no probe file and still binds the /proc files."""
+    tree = make_lxcfs_tree(tmp_path)
+    if with_cgroup_tree:
+        make_cgroup_tree(tree, JOINED_TREE, JOINED_LINKS)
+    rootfs = make_rootfs(tmp_path, ["meminfo"])
+    setup = lxc_cgroup_setup(rootfs, CONTAINER_HIERARCHIES, read_only=read_only)
+    process, mounts, contents = run_hook_in_namespace(
+        rootfs,
+        tree,
+        [f"{CGROUP_DIR}/memory/marker"],
+        setup=setup,
+        hook_arguments=arguments,
+        extra_env=env,
+    )
+    assert process.returncode == 0, (case, process.stderr)
+    assert cgroup_binds(mounts) == [], case
+    assert contents[f"{CGROUP_DIR}/memory/marker"] == "container memory\n", case
+    assert "proc/meminfo" in [target for _, target in mounts], case
