@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 
 from lxcfs_fuse import fuse_api, mountpoint, privileges
+from lxcfs_fuse.cgroup_tree import CgroupTreeOperations
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler
 from lxcfs_fuse.logs import configure_logging
@@ -136,8 +137,9 @@ def serve(options: DaemonOptions) -> int:
     # thread's sigtimedwait takes them.
     signal.pthread_sigmask(signal.SIG_BLOCK, _OUR_SIGNALS)
     # Also before any thread: every thread then has only the capabilities it needs.
-    if privileges.drop_capabilities():
-        log.info("capabilities: kept %s only", ", ".join(privileges.KEPT_CAPABILITIES))
+    extra = privileges.CGROUP_TREE_CAPABILITIES if options.enable_cgroup else {}
+    if privileges.drop_capabilities(extra):
+        log.info("capabilities: kept %s only", ", ".join([*privileges.KEPT_CAPABILITIES, *extra]))
     try:
         pidfile = PidFile(options.pidfile)
     except PidFileLocked as error:
@@ -159,8 +161,9 @@ def serve(options: DaemonOptions) -> int:
             fuse_api.BINDING,
             fuse_api.FUSE_MAJOR,
         )
+        cgroups = CgroupTreeOperations(content) if options.enable_cgroup else None
         fuse_api.mount(
-            LxcfsOperations(content),
+            LxcfsOperations(content, cgroups=cgroups),
             options.mountpoint,
             debug=options.debug,
             single_threaded=options.single_threaded,

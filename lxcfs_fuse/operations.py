@@ -24,6 +24,9 @@ Rules:
    pass-through; truncate is a no-op under /sys and EPERM elsewhere; mkdir/rmdir EPERM;
    chmod/chown EPERM under /proc and /sys, ENOENT elsewhere; create, mknod, unlink, rename,
    link, symlink ENOSYS. Nothing written through the mount ever reaches a host file.
+7. The one exception, opt-in: with ``--enable-cgroup`` every request below ``/cgroup`` goes
+   to ``cgroup_tree.CgroupTreeOperations`` (a confined, writable cgroupfs view); each
+   handler hands it over before anything else, still inside this module's guard.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import attrs
 
+from lxcfs_fuse.cgroup_tree import MOUNT_DIRECTORY, CgroupTreeOperations, is_cgroup_path
 from lxcfs_fuse.fuse_api import fuse_caller, handle_of, set_direct_io
 from lxcfs_fuse.tree import CpuDirectory, Node, Tree
 from lxcfs_model.errors import LxcfsModelError
@@ -60,6 +64,8 @@ MAX_HOST_FILE = 1 << 20
 
 _EXPECTED = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EINVAL}
+    # Answers of the cgroup tree (rule 7): a populated cgroup, an unknown pid, a name taken.
+    | {errno.EBUSY, errno.ESRCH, errno.EEXIST}
 )
 
 
@@ -143,8 +149,10 @@ class LxcfsOperations:
         *,
         sys_root: str = "/sys",
         caller: Callable[[], tuple[int, int, int]] = fuse_caller,
+        cgroups: CgroupTreeOperations | None = None,
     ) -> None:
         self._content = content
+        self._cgroups = cgroups  # rule 7; None without --enable-cgroup
         self._tree = Tree(content, sys_root)
         self._caller = caller
         self._handles: dict[int, _Handle] = {}
@@ -160,10 +168,16 @@ class LxcfsOperations:
     def _node(self, path: str) -> Node:
         return self._tree.lookup(path, self._pid())
 
+    def _cgroup(self, path: str | None) -> CgroupTreeOperations | None:
+        """The cgroup tree if ``path`` is in it (rule 7), else None."""
+        return self._cgroups if self._cgroups is not None and is_cgroup_path(path) else None
+
     # ----------------------------------------------------------------- attributes
 
     @_guarded
     def getattr(self, path: str, fh: object = None) -> dict[str, int]:
+        if cgroups := self._cgroup(path):
+            return cgroups.getattr(path)
         node = self._node(path)
         now = time.time_ns()
         attributes = {"st_uid": 0, "st_gid": 0, "st_atime": now, "st_mtime": now, "st_ctime": now}
@@ -183,6 +197,8 @@ class LxcfsOperations:
 
     @_guarded
     def access(self, path: str, amode: int) -> int:
+        if cgroups := self._cgroup(path):
+            return cgroups.access(path, amode)
         node = self._node(path)
         if amode & os.W_OK:
             raise ErrnoError(errno.EACCES)  # read-only throughout (rule 6)
@@ -192,6 +208,8 @@ class LxcfsOperations:
 
     @_guarded
     def readlink(self, path: str) -> str:
+        if cgroups := self._cgroup(path):
+            return cgroups.readlink(path)
         node = self._node(path)
         if node.kind != "host_link" or node.host_path is None:
             raise ErrnoError(errno.EINVAL)
@@ -201,14 +219,21 @@ class LxcfsOperations:
 
     @_guarded
     def opendir(self, path: str) -> int:
+        if cgroups := self._cgroup(path):
+            return cgroups.opendir(path)
         if not self._node(path).is_directory:
             raise ErrnoError(errno.ENOTDIR)
         return 0
 
     @_guarded
     def readdir(self, path: str, fh: object) -> list[str]:
+        if cgroups := self._cgroup(path):
+            return [".", "..", *cgroups.readdir(path)]
         node = self._node(path)
-        return [".", "..", *self._tree.listing(node, self._pid())]
+        names = [".", "..", *self._tree.listing(node, self._pid())]
+        if self._cgroups is not None and node.path == "":
+            names.append(MOUNT_DIRECTORY)
+        return names
 
     @_guarded
     def releasedir(self, path: str, fh: object) -> int:
@@ -218,6 +243,12 @@ class LxcfsOperations:
 
     @_guarded
     def open(self, path: str, file_info: Any) -> int:
+        if cgroups := self._cgroup(path):
+            with self._handles_lock:
+                handle = next(self._next_handle)
+            cgroups.open(path, int(getattr(file_info, "flags", 0)), handle)
+            set_direct_io(file_info, handle)
+            return 0
         node = self._node(path)
         if node.is_directory:
             raise ErrnoError(errno.EISDIR)
@@ -231,6 +262,8 @@ class LxcfsOperations:
 
     @_guarded
     def read(self, path: str | None, size: int, offset: int, file_info: Any) -> bytes:
+        if self._cgroups is not None and self._cgroups.owns(handle_of(file_info)):
+            return self._cgroups.read(handle_of(file_info), size, offset)
         handle = self._handle(file_info)
         with handle.lock:
             if offset == 0 or handle.content is None:
@@ -271,6 +304,8 @@ class LxcfsOperations:
 
     @_guarded
     def release(self, path: str | None, file_info: Any) -> int:
+        if self._cgroups is not None:
+            self._cgroups.release(handle_of(file_info))
         with self._handles_lock:
             self._handles.pop(handle_of(file_info), None)
         return 0
@@ -293,11 +328,15 @@ class LxcfsOperations:
 
     @_guarded
     def write(self, path: str | None, data: bytes, offset: int, file_info: Any) -> int:
+        if self._cgroups is not None and self._cgroups.owns(handle_of(file_info)):
+            return self._cgroups.write(handle_of(file_info), data)
         node = self._handle(file_info).node
         raise ErrnoError(errno.EINVAL if node.kind == "rendered" else errno.EACCES)
 
     @_guarded
     def truncate(self, path: str | None, length: int, fh: object = None) -> int:
+        if path is not None and (cgroups := self._cgroup(path)):
+            return cgroups.truncate(path)
         node = self._node(path or "/")
         if node.under_sys:
             return 0
@@ -312,15 +351,21 @@ class LxcfsOperations:
         raise ErrnoError(self._refusal(path))
 
     def _refusal(self, path: str | None) -> int:
+        if self._cgroup(path):
+            return errno.EPERM  # chmod/chown through the cgroup tree: never (rule 7)
         node = self._node(path or "/")
         return errno.EPERM if node.under_proc or node.under_sys else errno.ENOENT
 
     @_guarded
     def mkdir(self, path: str, mode: int) -> int:
+        if cgroups := self._cgroup(path):
+            return cgroups.mkdir(path)
         raise ErrnoError(errno.EPERM)
 
     @_guarded
     def rmdir(self, path: str) -> int:
+        if cgroups := self._cgroup(path):
+            return cgroups.rmdir(path)
         raise ErrnoError(errno.EPERM)
 
     @_guarded

@@ -54,6 +54,7 @@ class DaemonOptions:
     single_threaded: bool = False
     enable_pidfd: bool = False
     enable_psi_poll: bool = False
+    enable_cgroup: bool = False
     pidfile: str = DEFAULT_RUNTIME_DIR + "/lxcfs.pid"
     runtime_dir: str = DEFAULT_RUNTIME_DIR
     user_mount_options: tuple[str, ...] = ()
@@ -83,6 +84,11 @@ def _parser() -> _Parser:
     flag("--enable-cfs", action="store_true", help="CPU view: count CPUs from the CFS quota")
     flag("--enable-pidfd", action="store_true", help="accepted (init validation is always on)")
     flag("--enable-psi-poll", action="store_true", help="accepted; PSI triggers unsupported")
+    flag(
+        "--enable-cgroup",
+        action="store_true",
+        help="serve <mountpoint>/cgroup: each container's own cgroups, confined and writable",
+    )
     flag("-s", dest="single_threaded", action="store_true", help="serve in one thread")
     flag("-o", dest="mount_options", action="append", default=[], help="FUSE mount options")
     flag("-p", "--pidfile", default=None, help="pid file (default <runtime-dir>/lxcfs.pid)")
@@ -129,6 +135,7 @@ def parse_args(argv: Sequence[str]) -> DaemonOptions | str:
         single_threaded=parsed.single_threaded,
         enable_pidfd=parsed.enable_pidfd,
         enable_psi_poll=parsed.enable_psi_poll,
+        enable_cgroup=parsed.enable_cgroup,
         pidfile=parsed.pidfile or f"{runtime_dir.rstrip('/')}/lxcfs.pid",
         runtime_dir=runtime_dir,
         user_mount_options=user_options,

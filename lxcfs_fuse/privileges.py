@@ -11,6 +11,10 @@ Rules:
                         their modes, and write the pid file under a root-owned runtime dir.
    Everything else (``CAP_NET_*``, ``CAP_SYS_MODULE``, ``CAP_KILL``, ``CAP_SETUID``, ``CAP_CHOWN``,
    ...) is gone for the daemon and for any program it runs.
+   With ``--enable-cgroup`` it also keeps ``CAP_CHOWN`` (a cgroup made through the tree by
+   a non-root caller is handed to that caller, as the kernel does for its own mkdir) and
+   ``CAP_SYS_NICE`` (moving a task into a cpuset is a ``setscheduler`` on that task, which
+   the kernel refuses without it when the task holds capabilities the daemon dropped).
 2. Called from the main thread before the housekeeping thread and libfuse's threads exist:
    capabilities are per thread on Linux, and new threads copy their creator's.
 3. Best effort: not root, or a kernel/container that refuses (no ``CAP_SETPCAP``), means
@@ -22,15 +26,18 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+from collections.abc import Mapping
 
-__all__ = ["KEPT_CAPABILITIES", "drop_capabilities", "kept_mask"]
+__all__ = ["CGROUP_TREE_CAPABILITIES", "KEPT_CAPABILITIES", "drop_capabilities", "kept_mask"]
 
 log = logging.getLogger("lxcfs_fuse")
 
+CAP_CHOWN = 0
 CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
 CAP_SYS_PTRACE = 19
 CAP_SYS_ADMIN = 21
+CAP_SYS_NICE = 23
 
 KEPT_CAPABILITIES = {
     "CAP_DAC_OVERRIDE": CAP_DAC_OVERRIDE,
@@ -38,6 +45,9 @@ KEPT_CAPABILITIES = {
     "CAP_SYS_PTRACE": CAP_SYS_PTRACE,
     "CAP_SYS_ADMIN": CAP_SYS_ADMIN,
 }
+
+#: Kept in addition with --enable-cgroup (rule 1).
+CGROUP_TREE_CAPABILITIES = {"CAP_CHOWN": CAP_CHOWN, "CAP_SYS_NICE": CAP_SYS_NICE}
 
 _PR_CAPBSET_DROP = 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -55,10 +65,11 @@ class _Data(ctypes.Structure):
     ]
 
 
-def kept_mask() -> int:
-    """The 64-bit capability mask of ``KEPT_CAPABILITIES`` (as /proc/<pid>/status prints)."""
+def kept_mask(extra: Mapping[str, int] | None = None) -> int:
+    """The 64-bit capability mask of ``KEPT_CAPABILITIES`` and ``extra`` (as
+    /proc/<pid>/status prints)."""
     mask = 0
-    for number in KEPT_CAPABILITIES.values():
+    for number in [*KEPT_CAPABILITIES.values(), *(extra or {}).values()]:
         mask |= 1 << number
     return mask
 
@@ -71,12 +82,13 @@ def _last_capability() -> int:
         return 40
 
 
-def drop_capabilities() -> bool:
-    """Rule 1 for this process; True when the sets now hold exactly the kept ones."""
+def drop_capabilities(extra: Mapping[str, int] | None = None) -> bool:
+    """Rule 1 for this process (keeping ``extra`` too); True when the sets now hold exactly
+    the kept ones."""
     if os.geteuid() != 0:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    keep = kept_mask()
+    keep = kept_mask(extra)
     # The bounding set first: dropping from it needs CAP_SETPCAP, which capset removes.
     for number in range(_last_capability() + 1):
         if not keep & (1 << number) and libc.prctl(_PR_CAPBSET_DROP, number, 0, 0, 0) != 0:

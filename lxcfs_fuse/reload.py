@@ -40,7 +40,7 @@ import attrs
 
 from lxcfs_model.files import FileSpec
 from lxcfs_model.history import ContainerHistory, LoadavgState, StatHistory
-from lxcfs_model.io import Container, SystemReader
+from lxcfs_model.io import CgroupTree, Container, SystemReader
 from lxcfs_model.render.loadavg import TaskCounts
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, RenderOptions
@@ -104,6 +104,8 @@ class Library:
         repr=False
     )
     count_tasks: Callable[[Iterable[tuple[int, str]]], TaskCounts] = attrs.field(repr=False)
+    # The cgroupfs tree (--enable-cgroup); None for a generation that has none.
+    cgroup_tree: type[CgroupTree] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_modules(cls, number: int, modules: Mapping[str, ModuleType]) -> Library:
@@ -135,6 +137,7 @@ class Library:
             is_cpu_directory=module("render.sys_cpu").is_cpu_directory,
             sample_loadavg=module("render.loadavg").sample,
             count_tasks=module("render.loadavg").count_tasks,
+            cgroup_tree=getattr(io, "CgroupTree", None),
         )
 
     @classmethod

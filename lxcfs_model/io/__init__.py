@@ -19,20 +19,25 @@ modules of this package):
 - ``CachingReader(root="/", max_age=0.010)``: the same answers, host snapshot and views
   shared between requests for at most ``max_age`` seconds (what the daemon uses).
 
+- ``CgroupTree(root="/", layout)``: the real cgroup files behind ``<mount>/cgroup``
+  (``--enable-cgroup``), every act decided first by ``lxcfs_model.cgroupfs``.
+
 Modules: ``layout`` (which hierarchies exist), ``reader`` (SystemReader, Container),
-``cached`` (CachingReader). The text
+``cached`` (CachingReader), ``cgroupfs`` (CgroupTree). The text
 parsers are pure and live in ``lxcfs_model.cgroup_parsers``.
 """
 
 from __future__ import annotations
 
 from lxcfs_model.io.cached import CachingReader
+from lxcfs_model.io.cgroupfs import CgroupTree
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
 from lxcfs_model.io.reader import Container, SystemReader, prune_init_scope
 
 __all__ = [
     "CachingReader",
     "CgroupLayout",
+    "CgroupTree",
     "Container",
     "Hierarchy",
     "SystemReader",
