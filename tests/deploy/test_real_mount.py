@@ -30,12 +30,13 @@ pytestmark = [
 # Shell helpers shared by both scenarios: start a daemon and wait until it serves.
 PRELUDE = r"""
 set -eu
-start_daemon() {  # $1: mount point, $2: tag; sets DAEMON
-    lxcfs-fuse -f -p "$WORK/$2.pid" "$1" > "$WORK/$2.log" 2>&1 &
+start_daemon() {  # $1: mount point, $2: tag, then daemon options; sets DAEMON
+    MOUNT=$1; TAG=$2; shift 2
+    lxcfs-fuse -f -p "$WORK/$TAG.pid" "$@" "$MOUNT" > "$WORK/$TAG.log" 2>&1 &
     DAEMON=$!
     i=0
-    until [ -f "$1/proc/meminfo" ]; do
-        i=$((i + 1)); [ $i -lt 100 ] || { cat "$WORK/$2.log"; exit 9; }
+    until [ -f "$MOUNT/proc/meminfo" ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || { cat "$WORK/$TAG.log"; exit 9; }
         sleep 0.1
     done
 }
@@ -93,6 +94,51 @@ echo "READ $(head -n 1 "$WORK/rootfs/proc/meminfo")"
         "sys/devices/system/cpu": "fuse.lxcfs",
     }
     assert "READ MemTotal:" in result.stdout
+
+
+def enable_cgroup_supported() -> bool:
+    """Whether lxcfs-fuse has --enable-cgroup (issue 8)."""
+    usage = subprocess.run(["lxcfs-fuse", "--help"], capture_output=True, text=True, timeout=30)
+    return "--enable-cgroup" in usage.stdout
+
+
+def test_lxc_hook_binds_the_live_cgroup_tree(tmp_path: Path) -> None:
+    """With lxcfs-fuse --enable-cgroup, the hook binds the mount's memory hierarchy over the
+    container's /sys/fs/cgroup/memory (a tmpfs directory, as LXC leaves it): a fuse.lxcfs
+    mount that lists the caller's memory cgroup files."""
+    if not enable_cgroup_supported():
+        pytest.skip("waits for issue 8's core: lxcfs-fuse --enable-cgroup")
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "proc").mkdir(parents=True)
+    (rootfs / "proc" / "meminfo").write_text("container\n")
+    (rootfs / "sys/fs/cgroup").mkdir(parents=True)
+    (tmp_path / "mnt").mkdir()
+    result = run_scenario(
+        tmp_path,
+        r"""
+start_daemon "$WORK/mnt" d1 --enable-cgroup
+trap 'kill $DAEMON 2>/dev/null || true' EXIT
+mount -t tmpfs lxc-cgroup "$WORK/rootfs/sys/fs/cgroup"
+mkdir "$WORK/rootfs/sys/fs/cgroup/memory"
+LXC_ROOTFS_MOUNT="$WORK/rootfs" "$HOOK" c1 lxc mount --mountpoint="$WORK/mnt"
+awk -v r="$WORK/rootfs/" 'index($5, r) == 1 {print "MOUNT", substr($5, length(r) + 1), $(NF-2)}' \
+    /proc/self/mountinfo
+ls "$WORK/rootfs/sys/fs/cgroup/memory" | sed 's/^/LIST /'
+""",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    mounts = {
+        line.split()[1]: line.split()[2]
+        for line in result.stdout.splitlines()
+        if line.startswith("MOUNT ")
+    }
+    assert mounts == {
+        "proc/meminfo": "fuse.lxcfs",
+        "sys/fs/cgroup": "tmpfs",
+        "sys/fs/cgroup/memory": "fuse.lxcfs",
+    }
+    listing = {line[5:] for line in result.stdout.splitlines() if line.startswith("LIST ")}
+    assert {"memory.limit_in_bytes", "tasks", "cgroup.procs"} <= listing
 
 
 def test_remount_revives_binds_after_a_daemon_restart(tmp_path: Path) -> None:
