@@ -17,6 +17,8 @@ mount is registered for teardown before it is made, so a failure leaves nothing 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import os
 import subprocess
@@ -34,6 +36,7 @@ from tests.system.harness import (
     Probe,
     container_cgroups,
     lxcfs_mount,
+    own_cgroup_path,
     wait_until,
 )
 
@@ -67,6 +70,13 @@ for op in json.loads(sys.argv[1]):
             value = os.mkdir(path)
         elif kind == "rmdir":
             value = os.rmdir(path)
+        elif kind == "stat":
+            info = os.stat(path)
+            value = {"size": info.st_size, "mode": info.st_mode, "uid": info.st_uid}
+        elif kind == "chmod":
+            value = os.chmod(path, op[2])
+        elif kind == "chown":
+            value = os.chown(path, op[2], -1)
         elif kind == "symlink":
             value = os.symlink(op[2], path)
         elif kind == "write":  # as the shell's ">" opens it
@@ -324,7 +334,7 @@ def test_manage_a_child_cgroup(world: World) -> None:
         for hierarchy in ("memory", "cpuset", CPU):
             # The mover has exited, but the kernel may still be releasing it: retry EBUSY.
             target = path(hierarchy, kid)
-            assert wait_until(lambda target=target: world.rmdir(target), 5, 0.1), target
+            assert wait_until(functools.partial(world.rmdir, target), 5, 0.1), target
             assert not os.path.exists(world.real_path(hierarchy, kid)), (side, hierarchy)
 
 
@@ -448,25 +458,80 @@ def test_confinement(world: World) -> None:
     assert _read_real(f"/sys/fs/cgroup/{CPU}/{sibling}/cpu.shares") == real_before["sibling"]
 
 
-def test_pid_spoofing(world: World) -> None:
-    """Writing a pid the container cannot see (this test's host pid) into a child's
-    cgroup.procs: 5.0.3 reports success and moves nothing; ours refuses with ESRCH, as the
-    kernel does for a pid that does not exist in the writer's namespace. Nothing moves."""
+def test_pid_writes_that_cannot_move_anything(world: World) -> None:
+    """Into a child's cgroup.procs, 5.0.3 reports success and moves nothing for a pid the
+    container cannot see (this test's host pid), a namespace pid nobody has (999) and text
+    that is no pid; ours refuses them as the kernel would: ESRCH, ESRCH, EINVAL. Nothing moves."""
     kid = "kid_spoof"
     os.mkdir(world.adopt(CPU, kid))
     host_pid = str(os.getpid())
-    results = world.run(
-        [
-            ("write", world.theirs_path(CPU, f"{kid}/cgroup.procs"), host_pid),
-            ("write", world.ours_path(CPU, f"{kid}/cgroup.procs"), host_pid),
+    attempts = [host_pid, "999", "abc"]
+    operations = []
+    for text in attempts:
+        operations += [
+            ("write", world.theirs_path(CPU, f"{kid}/cgroup.procs"), text),
+            ("write", world.ours_path(CPU, f"{kid}/cgroup.procs"), text),
         ]
-    )
-    assert _ok(results[0]) == len(host_pid)
-    assert _errno(results[1]) == "ESRCH"
+    results = world.run(operations)
+    assert [_ok(results[2 * i]) for i in range(3)] == [len(text) for text in attempts]
+    assert [_errno(results[2 * i + 1]) for i in range(3)] == ["ESRCH", "ESRCH", "EINVAL"]
     assert world.cgroups.read(CPU, f"{kid}/cgroup.procs") == ""
     with open(f"/proc/{host_pid}/cgroup") as own:
         assert f":cpu:{world.cgroups.child_paths[CPU]}" not in own.read()
     os.rmdir(world.real_path(CPU, kid))
+
+
+def test_file_metadata_chmod_and_chown(world: World) -> None:
+    """A cgroup file stats as 4096 bytes in 5.0.3 and as the real file (0 bytes) in ours;
+    chmod and chown of the container's own file succeed in 5.0.3, changing the real file,
+    and are EPERM in ours, leaving it alone."""
+    name = "notify_on_release"
+    real = world.real_path(CPU, name)
+    results = world.run(
+        [
+            ("stat", world.theirs_path(CPU, name)),
+            ("stat", world.ours_path(CPU, name)),
+            ("chmod", world.ours_path(CPU, name), 0o600),
+            ("chown", world.ours_path(CPU, name), 1000),
+        ]
+    )
+    assert _ok(results[0])["size"] == 4096
+    assert _ok(results[1])["size"] == os.stat(real).st_size == 0
+    assert [_errno(result) for result in results[2:]] == ["EPERM", "EPERM"]
+    assert (os.stat(real).st_mode & 0o777, os.stat(real).st_uid) == (0o644, 0)
+    results = world.run(
+        [
+            ("chmod", world.theirs_path(CPU, name), 0o600),
+            ("chown", world.theirs_path(CPU, name), 1000),
+        ]
+    )
+    assert [_ok(result) for result in results] == [None, None]
+    assert (os.stat(real).st_mode & 0o777, os.stat(real).st_uid) == (0o600, 1000)
+
+
+def test_host_callers(world: World) -> None:
+    """A process in the host's pid namespace (this test) sees, in 5.0.3, only the chain down
+    to its own memory cgroup; in ours, the host init's cgroup: the whole hierarchy here.
+    Host root may make a cgroup at a hierarchy's root through ours (as on the real cgroupfs,
+    whose root directory is 0555) but not through 5.0.3 (EACCES: it checks the mode bits)."""
+    own = own_cgroup_path("memory")
+    init_memory = own_cgroup_path("memory", 1).removesuffix("/init.scope") or "/"
+    if own == "/" or init_memory != "/":
+        pytest.skip("needs this process below the memory root and the host init at it")
+    assert sorted(os.listdir(f"{world.theirs}/cgroup/memory")) == [own.split("/")[1]]
+    assert sorted(os.listdir(f"{world.ours}/cgroup/memory")) == sorted(
+        os.listdir("/sys/fs/cgroup/memory")
+    )
+    name = world.cgroups.name + "_hostroot"
+    real = f"/sys/fs/cgroup/{CPU}/{name}"
+    world.cgroups.directories.insert(0, real)  # removed last, after the container's own
+    with pytest.raises(OSError) as refused:
+        os.mkdir(f"{world.theirs}/cgroup/{CPU}/{name}")
+    assert refused.value.errno == errno.EACCES
+    os.mkdir(f"{world.ours}/cgroup/{CPU}/{name}")
+    assert os.path.isdir(real)
+    os.rmdir(f"{world.ours}/cgroup/{CPU}/{name}")
+    assert not os.path.exists(real)
 
 
 def test_unprivileged_caller(world: World) -> None:
