@@ -10,15 +10,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
-from tests.system.harness import CgroupSet, Probe, container_cgroups, own_cgroup_path
+from tests.reload.library_copy import copy_library, edit_copy
+from tests.system.harness import (
+    CgroupSet,
+    Probe,
+    container_cgroups,
+    own_cgroup_path,
+    wait_until,
+)
 
 pytestmark = pytest.mark.root
 
@@ -370,3 +379,22 @@ def test_unprivileged_caller_gets_what_the_real_cgroupfs_gives(
     assert outcomes == [answer.get("errno", "ok") for answer in directly]
     assert outcomes == ["ok", "ok", "EACCES", "EACCES", "EACCES", "EACCES", "ok", "ok", "ok"]
     assert real_read(os.path.join(delegated, "memory.limit_in_bytes")) == f"{48 << 20}\n"
+
+
+def test_sigusr1_reload_serves_the_new_librarys_tree(tmp_path: Path) -> None:
+    """The tree is the library's: after SIGUSR1 loads a copy whose cgroup2 directory is
+    named differently, cgroup/ lists the new name; the old name is gone."""
+    library = copy_library(tmp_path)
+    with lxcfs_fuse_mount(
+        ("--enable-cgroup",), extra_env={"PYTHONPATH": str(library)}, cwd=str(library)
+    ) as upgradable:
+        tree = os.path.join(upgradable.path, "cgroup")
+        assert "unified" in os.listdir(tree)
+        edit_copy(library, "cgroupfs.py", 'UNIFIED_NAME = "unified"', 'UNIFIED_NAME = "v2"')
+        upgradable.process.send_signal(signal.SIGUSR1)
+        assert wait_until(lambda: "SIGUSR1: reloaded" in upgradable.log(), timeout=30)
+        names = os.listdir(tree)
+        assert "v2" in names and "unified" not in names
+        assert sorted(os.listdir(os.path.join(tree, "v2"))) == real_listing(
+            "/sys/fs/cgroup/unified"
+        )
