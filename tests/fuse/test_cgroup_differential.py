@@ -101,6 +101,32 @@ for op in json.loads(sys.argv[1]):
 print(json.dumps(results))
 """
 
+#: Runs argv as root of a new user namespace whose ids 0-65535 are host 100000-165535 (what
+#: an unprivileged LXC container gets). The maps are written here because util-linux's
+#: ``unshare --map-users`` needs newuidmap, which this machine lacks.
+USER_NAMESPACE_BASE = 100000
+IN_USER_NAMESPACE = r"""
+import ctypes, os, sys
+CLONE_NEWUSER = 0x10000000
+ready, go = os.pipe(), os.pipe()
+child = os.fork()
+if child == 0:
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWUSER) != 0:
+        os._exit(90)
+    os.write(ready[1], b"u")
+    os.read(go[0], 1)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    os.execv(sys.argv[1], sys.argv[1:])
+os.read(ready[0], 1)
+maps = (("uid_map", "0 100000 65536"), ("setgroups", "deny"), ("gid_map", "0 100000 65536"))
+for name, text in maps:
+    with open(f"/proc/{child}/{name}", "w") as file:
+        file.write(text)
+os.write(go[1], b"g")
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+
 
 def enable_cgroup_supported() -> bool:
     """Whether this tree's lxcfs-fuse has the --enable-cgroup option (issue 8's core)."""
@@ -139,18 +165,23 @@ class World:
         return self.cgroups.name
 
     def run(
-        self, operations: Sequence[Sequence[Any]], *, user: int | None = None
+        self,
+        operations: Sequence[Sequence[Any]],
+        *,
+        user: int | None = None,
+        user_namespace: bool = False,
     ) -> list[dict[str, Any]]:
-        """Perform ``operations`` in a child of the probe (optionally as uid/gid ``user``)."""
-        argv = [sys.executable, "-c", OPERATIONS, json.dumps([list(op) for op in operations])]
+        """Perform ``operations`` in a child of the probe: as root, as uid/gid ``user``, or as
+        root of a new user namespace mapping 0-65535 to host 100000-165535."""
+        encoded = json.dumps([list(op) for op in operations])
+        # /usr/bin/python3 for the unprivileged runs: this interpreter may sit below /root.
+        argv = [sys.executable, "-c", OPERATIONS, encoded]
         if user is not None:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-            argv += [
-                "/usr/bin/python3",
-                "-c",
-                OPERATIONS,
-                json.dumps([list(o) for o in operations]),
-            ]
+            argv += ["/usr/bin/python3", "-c", OPERATIONS, encoded]
+        elif user_namespace:
+            argv = [sys.executable, "-c", IN_USER_NAMESPACE]
+            argv += ["/usr/bin/python3", "-c", OPERATIONS, encoded]
         done = self.probe.run(argv)
         assert done.returncode == 0, done.stderr
         results: list[dict[str, Any]] = json.loads(done.stdout)
@@ -552,6 +583,51 @@ def test_unprivileged_caller(world: World) -> None:
     assert _ok(results[0]) == _ok(results[1]) == world.cgroups.read(CPU, "cpu.shares")
     assert [_errno(result) for result in results[2:]] == ["EACCES"] * 4
     assert not os.path.exists(world.real_path(CPU, "kid_user"))
+
+
+def test_user_namespace_root(world: World) -> None:
+    """Root of a user namespace (0 -> host 100000) reads the container's files but may not
+    make a child of or write to a cgroup owned by host root (EACCES from both, as from the
+    real cgroupfs); once the host chowned a cgroup to 100000, as LXC does for unprivileged
+    containers, both let it make a child (owned by 100000), write and remove it."""
+    delegated = "delegated"
+    real = world.adopt(CPU, delegated)
+    os.mkdir(real)
+    plain = [
+        ("read", world.theirs_path(CPU, "cpu.shares")),
+        ("read", world.ours_path(CPU, "cpu.shares")),
+        ("mkdir", world.theirs_path(CPU, f"{delegated}/kid")),
+        ("mkdir", world.ours_path(CPU, f"{delegated}/kid")),
+        ("write", world.theirs_path(CPU, f"{delegated}/cpu.shares"), "2"),
+        ("write", world.ours_path(CPU, f"{delegated}/cpu.shares"), "2"),
+    ]
+    results = world.run(plain, user_namespace=True)
+    assert _ok(results[0]) == _ok(results[1]) == world.cgroups.read(CPU, "cpu.shares")
+    assert [_errno(result) for result in results[2:]] == ["EACCES"] * 4
+    for name in ("", "tasks", "cgroup.procs", "cpu.shares"):
+        os.chown(os.path.join(real, name), USER_NAMESPACE_BASE, USER_NAMESPACE_BASE)
+    for side, path in (("theirs", world.theirs_path), ("ours", world.ours_path)):
+        kid = world.adopt(CPU, f"{delegated}/kid_{side}")
+        results = world.run(
+            [
+                ("mkdir", path(CPU, f"{delegated}/kid_{side}")),
+                ("stat", path(CPU, f"{delegated}/kid_{side}")),
+                ("write", path(CPU, f"{delegated}/cpu.shares"), "3"),
+            ],
+            user_namespace=True,
+        )
+        assert _ok(results[0]) is None, side
+        assert _ok(results[1])["uid"] == 0, side  # 100000, as the namespace numbers it
+        assert os.stat(kid).st_uid == USER_NAMESPACE_BASE, side
+        assert _ok(results[2]) == 1, side
+        assert world.cgroups.read(CPU, f"{delegated}/cpu.shares") == "3\n"
+        assert (
+            _ok(
+                world.run([("rmdir", path(CPU, f"{delegated}/kid_{side}"))], user_namespace=True)[0]
+            )
+            is None
+        )
+        assert not os.path.exists(kid), side
 
 
 def _read_real(path: str) -> str:
