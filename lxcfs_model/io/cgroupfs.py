@@ -264,10 +264,16 @@ class CgroupTree:
         """The real file's bytes; pid files translated into the caller's namespace."""
         assert entry.real is not None
         descriptor = os.open(entry.real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        parts: list[bytes] = []
+        size = 0
         try:
-            data = os.read(descriptor, _MAX_FILE)
+            # A seq_file may hand out a big tasks list in several reads: read to EOF.
+            while size < _MAX_FILE and (chunk := os.read(descriptor, _MAX_FILE - size)):
+                parts.append(chunk)
+                size += len(chunk)
         finally:
             os.close(descriptor)
+        data = b"".join(parts)
         if entry.name not in PID_FILES or caller.host:
             return data
         text = data.decode("ascii", errors="replace")

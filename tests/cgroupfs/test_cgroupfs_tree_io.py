@@ -184,3 +184,24 @@ def test_roots_cannot_be_removed_and_removal_is_real(root: Path) -> None:
     assert made.is_dir()
     tree.rmdir(caller, "memory/made")
     assert not made.exists()
+
+
+def test_pure_cgroup2_host_serves_the_v2_tree_as_unified(tmp_path: Path) -> None:
+    """On a pure cgroup2 root the one hierarchy is the directory unified, rooted at the
+    container's cgroup2 path (5.0.3 shows an empty cgroup/ there)."""
+    _write(tmp_path / "sys/fs/cgroup/cgroup.controllers", "cpu memory\n")
+    _write(tmp_path / "sys/fs/cgroup/ct/cgroup.procs", "1001\n")
+    _write(tmp_path / "sys/fs/cgroup/ct/memory.max", "max\n")
+    _write(tmp_path / "sys/fs/cgroup/other/memory.max", "max\n")
+    _process(tmp_path, 1, "1", HOST_NAMESPACE)
+    _process(tmp_path, 1001, "1001 1", CONTAINER_NAMESPACE)
+    tree = CgroupTree(str(tmp_path))
+    assert list(tree.hierarchies) == ["unified"] and tree.aliases == {}
+    container = Container(1001, 1001, 1001, CONTAINER_NAMESPACE, {"": "/ct"})
+    caller = tree.caller(container, 0, 0)
+    assert tree.listing(caller, tree.lookup(caller, "")) == ["unified"]
+    unified = tree.lookup(caller, "unified")
+    assert tree.listing(caller, unified) == ["cgroup.procs", "memory.max"]
+    assert tree.read(caller, tree.lookup(caller, "unified/cgroup.procs")) == b"1\n"
+    with pytest.raises(CgroupfsRefusal):
+        tree.lookup(caller, "unified/other")
