@@ -291,7 +291,8 @@ class CgroupTree:
                 if host_pid is None:
                     raise CgroupfsRefusal("no-such-process", f"no pid {pid} in the caller's view")
                 if not may_move_process(caller.credentials, caller.pid, self._identity(host_pid)):
-                    raise CgroupfsRefusal("not-permitted", f"pid {pid} may not be moved")
+                    # EACCES, as the kernel's cgroup-v1 check answers it.
+                    raise CgroupfsRefusal("denied", f"pid {pid} may not be moved by the caller")
                 moves.append(host_pid)
             for host_pid in moves:
                 self._write_real(entry.real, str(host_pid).encode())

@@ -32,12 +32,37 @@ from tests.system.harness import (
 pytestmark = pytest.mark.root
 
 NOBODY = 65534
+CONTAINER_ROOT = 100000  # host uid/gid of root in an unprivileged container's user namespace
 ATTRIBUTE_TIMEOUT = 0.6  # the daemon's entry_timeout/attr_timeout (0.5 s) and a margin
 
 # Runs inside the probe's namespace: applies operations, answers JSON (errno names on failure).
 _OPERATIONS = r"""
 import errno, json, os, sys
 spec = json.loads(sys.argv[1])
+if spec.get("userns") is not None:
+    # Become root of a new user namespace mapping ns 0.. to host <first>..: the parent (still
+    # host root) writes the maps, as newuidmap would.
+    import ctypes
+    first, count = spec["userns"]
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
+            os._exit(90)
+        os.write(ready_write, b"u")
+        os.read(go_read, 1)
+        os.setgroups([])
+        os.setgid(0)
+        os.setuid(0)
+    else:
+        os.read(ready_read, 1)
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{child}/{name}", "w") as file:
+                file.write(f"0 {first} {count}\n")
+        os.write(go_write, b"g")
+        _, status = os.waitpid(child, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
 if spec.get("user") is not None:
     os.setgroups([])
     os.setgid(spec["user"])
@@ -85,10 +110,15 @@ print(json.dumps({"pid": os.getpid(), "results": results}))
 
 
 def run_operations(
-    probe: Probe, operations: Sequence[Sequence[Any]], *, user: int | None = None
+    probe: Probe,
+    operations: Sequence[Sequence[Any]],
+    *,
+    user: int | None = None,
+    userns: tuple[int, int] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Apply ``operations`` from a child of ``probe``; (its namespace pid, one answer each)."""
-    spec = json.dumps({"ops": [list(op) for op in operations], "user": user})
+    """Apply ``operations`` from a child of ``probe`` (as ``user``, or as root of a new user
+    namespace mapping ``userns`` = (first host id, count)); (its namespace pid, answers)."""
+    spec = json.dumps({"ops": [list(op) for op in operations], "user": user, "userns": userns})
     done = probe.run([sys.executable, "-c", _OPERATIONS, spec], timeout=60)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -398,3 +428,47 @@ def test_sigusr1_reload_serves_the_new_librarys_tree(tmp_path: Path) -> None:
         assert sorted(os.listdir(os.path.join(tree, "v2"))) == real_listing(
             "/sys/fs/cgroup/unified"
         )
+
+
+def test_user_namespace_root_gets_what_the_real_cgroupfs_gives(
+    daemon: Daemon, container: tuple[CgroupSet, Probe]
+) -> None:
+    """Root of a user namespace mapping 0 to host 100000 (an unprivileged container) gets
+    exactly the real cgroupfs's answers through the mount: nothing in root's cgroups; in a
+    cgroup delegated to 100000 it writes, makes a cgroup, moves itself (not the host-root
+    init) and removes it."""
+    cgroups, probe = container
+    real = cgroups.directory("memory")
+    delegated = os.path.join(real, "delegated")
+    os.mkdir(delegated)
+    track(cgroups, delegated)
+    os.chown(delegated, CONTAINER_ROOT, CONTAINER_ROOT)
+    for name in os.listdir(delegated):
+        os.chown(os.path.join(delegated, name), CONTAINER_ROOT, CONTAINER_ROOT)
+    os.chmod(os.path.dirname(daemon.path), 0o755)
+
+    def attempts(root: str) -> list[tuple[Any, ...]]:
+        return [
+            ("listdir", root),
+            ("read", f"{root}/memory.limit_in_bytes"),
+            ("write", f"{root}/memory.limit_in_bytes", str(32 << 20)),
+            ("mkdir", f"{root}/x"),
+            ("write", f"{root}/tasks", "1"),
+            ("write", f"{root}/delegated/memory.limit_in_bytes", str(48 << 20)),
+            ("mkdir", f"{root}/delegated/mine"),
+            ("write", f"{root}/delegated/mine/tasks", "1"),
+            ("write_own_pid", f"{root}/delegated/mine/tasks"),
+            ("write_own_pid", f"{root}/delegated/tasks"),
+            ("rmdir", f"{root}/delegated/mine"),
+        ]
+
+    mapping = (CONTAINER_ROOT, 65536)
+    tree = os.path.join(daemon.path, "cgroup/memory")
+    through_mount = run_operations(probe, attempts(tree), userns=mapping)[1]
+    directly = run_operations(probe, attempts(real), userns=mapping)[1]
+    outcomes = [answer.get("errno", "ok") for answer in through_mount]
+    assert outcomes == [answer.get("errno", "ok") for answer in directly]
+    assert (
+        outcomes == ["ok", "ok", "EACCES", "EACCES", "EACCES"] + ["ok", "ok", "EACCES"] + ["ok"] * 3
+    )
+    assert real_read(os.path.join(delegated, "memory.limit_in_bytes")) == f"{48 << 20}\n"
