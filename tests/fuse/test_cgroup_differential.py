@@ -44,6 +44,8 @@ pytestmark = [pytest.mark.root, pytest.mark.lxcfs]
 
 #: The hierarchy every single-file operation below goes through (a plain v1 hierarchy here).
 CPU = "cpu"
+#: The devices hierarchy: the container is placed in it too, for the capability test.
+DEVICES = "devices"
 #: Runs inside the probe's pid namespace: performs ``[op, path, argument?]`` in order and
 #: prints one JSON result per operation, ``{"ok": value}`` or ``{"errno": "ENOENT"}``. A child
 #: of the probe is in the same cgroups and pid namespace, so both daemons resolve the same
@@ -170,9 +172,11 @@ class World:
         *,
         user: int | None = None,
         user_namespace: bool = False,
+        without_capabilities: bool = False,
     ) -> list[dict[str, Any]]:
-        """Perform ``operations`` in a child of the probe: as root, as uid/gid ``user``, or as
-        root of a new user namespace mapping 0-65535 to host 100000-165535."""
+        """Perform ``operations`` in a child of the probe: as root, as uid/gid ``user``, as
+        root of a new user namespace mapping 0-65535 to host 100000-165535, or as root
+        without any capability (a Docker-like container keeps uid 0 but drops CAP_SYS_ADMIN)."""
         encoded = json.dumps([list(op) for op in operations])
         # /usr/bin/python3 for the unprivileged runs: this interpreter may sit below /root.
         argv = [sys.executable, "-c", OPERATIONS, encoded]
@@ -181,6 +185,9 @@ class World:
             argv += ["/usr/bin/python3", "-c", OPERATIONS, encoded]
         elif user_namespace:
             argv = [sys.executable, "-c", IN_USER_NAMESPACE]
+            argv += ["/usr/bin/python3", "-c", OPERATIONS, encoded]
+        elif without_capabilities:
+            argv = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
             argv += ["/usr/bin/python3", "-c", OPERATIONS, encoded]
         done = self.probe.run(argv)
         assert done.returncode == 0, done.stderr
@@ -209,7 +216,7 @@ def world() -> Iterator[World]:
             "lxcfs_fuse, its lxcfs_model decisions and io layer) has not landed"
         )
     with contextlib.ExitStack() as stack:
-        cgroups = stack.enter_context(container_cgroups())
+        cgroups = stack.enter_context(container_cgroups((*HIERARCHIES, DEVICES)))
         sibling = "c2"
         for hierarchy in HIERARCHIES:
             path = os.path.join(os.path.dirname(cgroups.directory(hierarchy)), sibling)
@@ -628,6 +635,44 @@ def test_user_namespace_root(world: World) -> None:
             is None
         )
         assert not os.path.exists(kid), side
+
+
+def test_capability_checked_file_in_5_0_3(world: World) -> None:
+    """5.0.3 checks mode bits only: root of a container without CAP_SYS_ADMIN (as Docker runs
+    it) writes ``a`` to its own devices.allow through the tree and is granted every device,
+    which the kernel refuses it on the real file (EPERM)."""
+    world.cgroups.write(DEVICES, "devices.deny", "a")
+    results = world.run(
+        [
+            ("write", world.real_path(DEVICES, "devices.allow"), "a"),
+            ("write", world.theirs_path(DEVICES, "devices.allow"), "a"),
+        ],
+        without_capabilities=True,
+    )
+    assert _errno(results[0]) == "EPERM"
+    assert _ok(results[1]) == 1
+    assert world.cgroups.read(DEVICES, "devices.list") == "a *:* rwm\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core to fix: lxcfs_model/cgroupfs.py may_access checks DAC only; the kernel also "
+    "requires capable(CAP_SYS_ADMIN) for v1 devices.allow/devices.deny (and for "
+    "release_agent), so a capability-less container root grants itself every device",
+)
+def test_capability_checked_file_in_ours(world: World) -> None:
+    """Root of a container without CAP_SYS_ADMIN writing its own devices.allow through ours
+    gets the kernel's EPERM and its device list stays empty."""
+    world.cgroups.write(DEVICES, "devices.deny", "a")
+    try:
+        results = world.run(
+            [("write", world.ours_path(DEVICES, "devices.allow"), "a")],
+            without_capabilities=True,
+        )
+        assert _errno(results[0]) == "EPERM"
+        assert world.cgroups.read(DEVICES, "devices.list") == ""
+    finally:
+        world.cgroups.write(DEVICES, "devices.allow", "a")  # as it was: the parent's all
 
 
 def _read_real(path: str) -> str:
