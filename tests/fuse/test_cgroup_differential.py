@@ -376,6 +376,19 @@ def test_manage_a_child_cgroup(world: World) -> None:
             assert not os.path.exists(world.real_path(hierarchy, kid)), (side, hierarchy)
 
 
+def test_rmdir_of_a_cgroup_with_children(world: World) -> None:
+    """rmdir of a child cgroup that has a child of its own: ours gets the kernel's EBUSY and
+    removes nothing; 5.0.3 removes the grandchild first, then the child, and succeeds."""
+    for name in ("nest", "nest/inner"):
+        os.mkdir(world.adopt(CPU, name))
+    ours = world.run([("rmdir", world.ours_path(CPU, "nest"))])
+    assert _errno(ours[0]) == "EBUSY"
+    assert os.path.isdir(world.real_path(CPU, "nest/inner"))
+    theirs = world.run([("rmdir", world.theirs_path(CPU, "nest"))])
+    assert _ok(theirs[0]) is None
+    assert not os.path.exists(world.real_path(CPU, "nest"))
+
+
 def test_confinement(world: World) -> None:
     """5.0.3's test_confinement and test_syscalls through both: nothing beside or above the
     container's cgroup can be read, written, made or removed, with the errno each daemon
