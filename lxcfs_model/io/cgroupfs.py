@@ -184,15 +184,19 @@ class CgroupTree:
             uid_map=self._id_map(pid, "uid_map"),
             gid_map=self._id_map(pid, "gid_map"),
         )
-        try:
-            depth = len(parsers.parse_status_nspid(status)) - 1
-        except ParseError:
-            depth = 0
         own = self._namespace_inode("self")
         if own is None and not self.is_live:
             own = self._namespace_inode(1)
         host = container.pid_namespace == own
-        return Caller(pid, container, credentials, host, 0 if host else depth)
+        if host:
+            return Caller(pid, container, credentials, True, 0)
+        try:
+            depth = len(parsers.parse_status_nspid(status)) - 1
+        except ParseError:
+            # No NSpid (a kernel before 4.1): its pids could not be translated, so a
+            # container caller gets no tree rather than the host's pid numbers.
+            raise CgroupfsRefusal("invisible", f"pid {pid}: no NSpid to translate pids") from None
+        return Caller(pid, container, credentials, False, depth)
 
     # -------------------------------------------------------------------------- lookups
 
