@@ -17,7 +17,11 @@ Rules:
    namespace acts only on cgroups whose owner it maps: exactly what the real cgroupfs would
    let each of them do. Search permission on the directories above a path is not checked
    (cgroup directories are 0755 and chmod is refused through the tree).
-4. Pids cross namespaces by their ``NSpid`` lists: a task shows in the caller's pid
+4. Some cgroup-v1 files need more than the mode bits: the kernel asks
+   ``capable(CAP_SYS_ADMIN)`` (in the initial user namespace) before a write to
+   ``devices.allow``, ``devices.deny`` and ``release_agent`` (``CAPABILITY_CHECKED_FILES``);
+   without it the write is EPERM whatever the file's owner (``may_write_file``).
+5. Pids cross namespaces by their ``NSpid`` lists: a task shows in the caller's pid
    namespace iff that namespace is its own or an ancestor of its own, as the entry of its
    ``NSpid`` at the caller's depth. Moving a task needs what the kernel's cgroup-v1 check
    and LXCFS 5.0.3's ``may_move_pid`` ask: the same task, host root, the same uid (real or
@@ -43,6 +47,7 @@ __all__ = [
     "ACCESS_EXECUTE",
     "ACCESS_READ",
     "ACCESS_WRITE",
+    "CAPABILITY_CHECKED_FILES",
     "PID_FILES",
     "THREAD_PID_FILES",
     "UNIFIED_NAME",
@@ -61,6 +66,7 @@ __all__ = [
     "host_pids_in",
     "may_access",
     "may_move_process",
+    "may_write_file",
     "namespace_pid",
     "parse_capabilities",
     "parse_id_map",
@@ -90,6 +96,16 @@ _O_RDWR = 2
 # Bits of CapEff (linux/capability.h).
 _CAP_DAC_OVERRIDE = 1
 _CAP_DAC_READ_SEARCH = 2
+_CAP_SYS_ADMIN = 21
+
+#: File name -> the capability (bit) a write needs in the initial user namespace, beside
+#: the mode bits (security/device_cgroup.c devcgroup_access_write, cgroup1
+#: release_agent); rule 4.
+CAPABILITY_CHECKED_FILES: Mapping[str, int] = {
+    "devices.allow": _CAP_SYS_ADMIN,
+    "devices.deny": _CAP_SYS_ADMIN,
+    "release_agent": _CAP_SYS_ADMIN,
+}
 
 RefusalReason = Literal[
     "invisible",  # no such entry for this caller (ENOENT)
@@ -263,8 +279,9 @@ def parse_capabilities(text: str, name: str = "CapEff") -> int:
 @attrs.frozen
 class Credentials:
     """Who is asking, in host ids: the request's fsuid/fsgid (the FUSE context), the
-    supplementary groups, the effective capabilities in the caller's own user namespace
-    and that namespace's id maps (``IdMap.identity()`` for the initial one)."""
+    supplementary groups, the effective capabilities in the caller's own user namespace,
+    that namespace's id maps (``IdMap.identity()`` for the initial one) and whether it is
+    the initial user namespace (where ``capable()`` counts, rule 4)."""
 
     uid: int
     gid: int
@@ -272,6 +289,7 @@ class Credentials:
     capabilities: int = 0
     uid_map: IdMap = attrs.field(factory=IdMap.identity)
     gid_map: IdMap = attrs.field(factory=IdMap.identity)
+    initial_namespace: bool = True
 
     @property
     def is_namespace_root(self) -> bool:
@@ -328,6 +346,15 @@ def may_access(credentials: Credentials, owner: Ownership, wanted: int) -> bool:
         owner.is_directory or wanted & ACCESS_EXECUTE == 0
     )
     return reads_or_searches and credentials.capable_over(owner, _CAP_DAC_READ_SEARCH)
+
+
+def may_write_file(credentials: Credentials, name: str) -> bool:
+    """Whether a write to the cgroup file ``name`` passes the kernel's capability check
+    (rule 4; files without one always do: their mode bits decide)."""
+    capability = CAPABILITY_CHECKED_FILES.get(name)
+    if capability is None:
+        return True
+    return credentials.initial_namespace and bool(credentials.capabilities >> capability & 1)
 
 
 # ------------------------------------------------------------------------------------ pids

@@ -56,6 +56,7 @@ from lxcfs_model.cgroupfs import (
     host_pids_in,
     may_access,
     may_move_process,
+    may_write_file,
     namespace_pid,
     parse_capabilities,
     parse_id_map,
@@ -166,6 +167,23 @@ class CgroupTree:
         except (OSError, CgroupfsRefusal):
             return IdMap(())  # unreadable: the caller maps nothing, so is capable of nothing
 
+    def _in_initial_user_namespace(self, pid: int, uid_map: IdMap) -> bool:
+        """Whether ``pid`` shares the user namespace of the system's init (the daemon's
+        own is read where init's is not); without either link, whether its uid map is the
+        identity of every id."""
+        try:
+            own = os.readlink(self._path("proc", str(pid), "ns/user"))
+        except OSError:
+            own = None
+        initial = None
+        for reference in ("1", "self"):
+            with contextlib.suppress(OSError):
+                initial = os.readlink(self._path("proc", reference, "ns/user"))
+                break
+        if own is None or initial is None:
+            return uid_map == IdMap.identity()
+        return own == initial
+
     def caller(self, container: Container, uid: int, gid: int) -> Caller:
         """The caller of one request: ``container.caller_pid`` with the request's fsuid
         and fsgid. NoSuchProcess if it is gone."""
@@ -176,13 +194,15 @@ class CgroupTree:
             for token in status.get("Groups", "").split()
             if token.isascii() and token.isdigit()
         )
+        uid_map = self._id_map(pid, "uid_map")
         credentials = Credentials(
             uid=uid,
             gid=gid,
             groups=groups,
             capabilities=parse_capabilities(status.get("CapEff", "")),
-            uid_map=self._id_map(pid, "uid_map"),
+            uid_map=uid_map,
             gid_map=self._id_map(pid, "gid_map"),
+            initial_namespace=self._in_initial_user_namespace(pid, uid_map),
         )
         own = self._namespace_inode("self")
         if own is None and not self.is_live:
@@ -301,6 +321,8 @@ class CgroupTree:
             for host_pid in moves:
                 self._write_real(entry.real, str(host_pid).encode())
             return len(data)
+        if not may_write_file(caller.credentials, entry.name):
+            raise CgroupfsRefusal("not-permitted", f"/cgroup/{entry.path} needs a capability")
         self._write_real(entry.real, data)
         return len(data)
 

@@ -24,6 +24,7 @@ from lxcfs_model.cgroupfs import (
     host_pids_in,
     may_access,
     may_move_process,
+    may_write_file,
     namespace_pid,
     parse_capabilities,
     parse_id_map,
@@ -277,3 +278,25 @@ def test_parse_pid_request() -> None:
         with pytest.raises(CgroupfsRefusal) as refused:
             parse_pid_request(bad)
         assert refused.value.reason == "invalid"
+
+
+def test_capability_checked_files_need_cap_sys_admin_in_the_initial_namespace() -> None:
+    """devices.allow, devices.deny and release_agent need CAP_SYS_ADMIN of the initial user
+    namespace (the kernel's capable()); other files only their mode bits."""
+    host_root = Credentials(uid=0, gid=0, capabilities=ALL_CAPABILITIES)
+    capability_less_root = Credentials(uid=0, gid=0, capabilities=ALL_CAPABILITIES & ~(1 << 21))
+    namespace_root = Credentials(
+        uid=100000,
+        gid=100000,
+        capabilities=ALL_CAPABILITIES,
+        uid_map=USERNS_MAP,
+        gid_map=USERNS_MAP,
+        initial_namespace=False,
+    )
+    for name in ("devices.allow", "devices.deny", "release_agent"):
+        assert may_write_file(host_root, name)
+        assert not may_write_file(capability_less_root, name)
+        assert not may_write_file(namespace_root, name)
+    for name in ("memory.limit_in_bytes", "tasks", "devices.list", "cpuset.cpus"):
+        assert may_write_file(capability_less_root, name)
+        assert may_write_file(namespace_root, name)
