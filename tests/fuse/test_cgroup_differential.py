@@ -667,12 +667,6 @@ def test_capability_checked_file_in_5_0_3(world: World) -> None:
     assert world.cgroups.read(DEVICES, "devices.list") == "a *:* rwm\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core to fix: lxcfs_model/cgroupfs.py may_access checks DAC only; the kernel also "
-    "requires capable(CAP_SYS_ADMIN) for v1 devices.allow/devices.deny (and for "
-    "release_agent), so a capability-less container root grants itself every device",
-)
 def test_capability_checked_file_in_ours(world: World) -> None:
     """Root of a container without CAP_SYS_ADMIN writing its own devices.allow through ours
     gets the kernel's EPERM and its device list stays empty."""
