@@ -9,6 +9,9 @@ Rules:
    ``FUSE_LIBRARY_NAME=fuse3`` (mfusepy's own variable) selects libfuse 3.
 3. Both bindings run handlers with ``raw_fi=True`` so ``open`` can set ``direct_io`` on the
    kernel's file info; both get the same operations object.
+4. What every request calls into C (``fuse_get_context``, the copy of a read's answer into
+   libfuse's buffer) is called without releasing the GIL: those calls return at once, and a
+   release under concurrent readers costs a thread switch to win the GIL back.
 
 Why a dispatcher: fusepy calls ``operations(name, *args)`` and registers every callback the
 object has an attribute for; mfusepy calls ``operations.name(*args)`` and warns when the
@@ -55,37 +58,109 @@ BINDING, _module = _load_binding()
 FUSE_MAJOR: int = int(getattr(_module, "fuse_version_major", 2))
 
 
+# Crossings made on every request hold the GIL (rule 4): a ctypes foreign call made
+# through CDLL or CFUNCTYPE releases the GIL and must win it back, and with several libfuse
+# threads waiting for it each release becomes a thread switch (measured: throughput fell
+# from 1,650 to 540 ops/s going from one reader to eight). Both calls below return at once.
+def _context_getter() -> Callable[[], Any] | None:
+    """libfuse's fuse_get_context called through PyDLL, or None where the binding does not
+    expose its library (then its own, GIL-releasing, fuse_get_context is used)."""
+    library = getattr(_module, "_libfuse", None)
+    context = getattr(_module, "fuse_context", None)
+    if library is None or context is None:
+        return None
+    function = ctypes.PyDLL(library._name).fuse_get_context
+    function.restype = ctypes.POINTER(context)
+    function.argtypes = []
+    return function  # type: ignore[no-any-return]
+
+
+_get_context = _context_getter()
+_memmove_holding_gil = ctypes.PYFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
+)(ctypes._memmove_addr)  # type: ignore[attr-defined]
+
+
 def fuse_caller() -> tuple[int, int, int]:
     """(uid, gid, pid) of the task whose request is being served (pid in our pid namespace)."""
-    uid, gid, pid = _module.fuse_get_context()
-    return int(uid), int(gid), int(pid)
+    if _get_context is None:
+        uid, gid, pid = _module.fuse_get_context()
+        return int(uid), int(gid), int(pid)
+    context = _get_context().contents
+    return int(context.uid), int(context.gid), int(context.pid)
 
 
-#: At most this many libfuse threads keep a Python thread state (``_keep_thread_state``).
-PINNED_THREADS_MAX = 16
+#: At most this many libfuse threads hold a Python thread state at once
+#: (``_keep_thread_state``); a safety bound, since each is freed when its thread exits.
+PINNED_THREADS_MAX = 64
 _pinned = threading.local()
 _pinned_lock = threading.Lock()
 _pinned_count = 0
 
+_libc = ctypes.CDLL(None)
+_api = ctypes.pythonapi
+_api.PyThreadState_Get.restype = ctypes.c_void_p
+_api.PyThreadState_Clear.argtypes = [ctypes.c_void_p]
+_api.PyThreadState_Delete.argtypes = [ctypes.c_void_p]
+_ThreadExitHook = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+@_ThreadExitHook
+def _free_at_thread_exit(pinned_state: int | None) -> None:
+    """pthread key destructor: runs as a pinned libfuse thread exits, and frees the thread
+    state ``_pin_current_thread`` kept (libfuse starts threads under bursts and ends them
+    when more than ten idle). By now glibc has already cleared Python's own per-thread key,
+    so this callback runs on a fresh state of its own; the pinned one, no longer in use by
+    anyone, is cleared and deleted explicitly."""
+    global _pinned_count
+    if not pinned_state:
+        return
+    _api.PyThreadState_Clear(pinned_state)
+    _api.PyThreadState_Delete(pinned_state)
+    with _pinned_lock:
+        _pinned_count -= 1
+
+
+_exit_key = ctypes.c_uint()
+if _libc.pthread_key_create(ctypes.byref(_exit_key), _free_at_thread_exit) != 0:
+    raise ImportError("pthread_key_create failed: no key for the thread-exit hook")
+_libc.pthread_setspecific.argtypes = [ctypes.c_uint, ctypes.c_void_p]
+
+
+def _pin_current_thread() -> None:
+    state = _api.PyThreadState_Get()
+    _api.PyGILState_Ensure()
+    _libc.pthread_setspecific(_exit_key, state)
+
+
+def _is_libfuse_thread() -> bool:
+    # A thread Python did not start is a _DummyThread to the threading module; Python
+    # frees the states of its own threads itself, and pinning one would free it twice.
+    return type(threading.current_thread()).__name__ == "_DummyThread"
+
 
 def _keep_thread_state() -> None:
-    """Give the calling libfuse worker thread a Python thread state for good.
+    """Give the calling libfuse worker thread a Python thread state for its lifetime.
 
     A ctypes callback on a thread Python did not start creates a thread state on entry and
-    destroys it on return (PyGILState_Ensure/Release), four times per open+read+close: about
-    a tenth of the daemon's CPU per request. One extra Ensure that is never released keeps
-    the state alive between callbacks. libfuse's loop keeps its idle workers (threads exit
-    only beyond 10 idle ones), and at most ``PINNED_THREADS_MAX`` threads are ever pinned,
-    so a pinned thread that does exit leaks one small thread state, a bounded amount."""
+    destroys it on return (PyGILState_Ensure/Release): a ``gettid``, an ``mmap`` and a
+    ``munmap`` and the state's set-up, four times per open+read+close, about a tenth of the
+    daemon's CPU per request. One extra Ensure keeps the state alive between callbacks;
+    the pthread key destructor above gives it back when the thread exits. An earlier version
+    never gave it back and capped the pinned threads at 16 instead: libfuse's thread churn
+    under a burst of readers used the 16 up within seconds, and every later thread paid the
+    per-callback cost again."""
     global _pinned_count
     if getattr(_pinned, "done", False):
         return
-    _pinned.done = True  # lasts only if the state is kept, i.e. if pinned below
+    _pinned.done = True  # lasts as long as the state, i.e. if pinned below
+    if not _is_libfuse_thread():
+        return
     with _pinned_lock:
         if _pinned_count >= PINNED_THREADS_MAX:
             return
         _pinned_count += 1
-    ctypes.pythonapi.PyGILState_Ensure()
+    _pin_current_thread()
 
 
 class _FusepyDispatch:
@@ -100,6 +175,29 @@ class _FusepyDispatch:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._operations, name)
+
+
+def _fuse_class() -> Callable[..., Any]:
+    """The binding's FUSE class with a ``read`` callback that copies the answer into
+    libfuse's buffer without releasing the GIL (rule 4); otherwise the binding's own."""
+    base: type = _module.FUSE
+
+    class HoldingGilFUSE(base):  # type: ignore[misc, valid-type]
+        def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            if BINDING == "fusepy":
+                _keep_thread_state()
+            file_info = fip.contents if self.raw_fi else fip.contents.fh
+            name = None if path is None else path.decode(self.encoding)
+            data = self.operations.read(name, size, offset, file_info)
+            if not data:
+                return 0
+            length = len(data)
+            if length > size:
+                raise ValueError(f"read answered {length} bytes, more than the {size} asked")
+            _memmove_holding_gil(buf, data, length)
+            return length
+
+    return HoldingGilFUSE
 
 
 def set_direct_io(file_info: Any, handle: int) -> None:
@@ -132,7 +230,7 @@ def mount(
 
     Always foreground: libfuse's own daemonizing forks after Python may have started threads,
     which leaves the child without them; 7.0 never daemonizes either."""
-    fuse_class: Callable[..., Any] = _module.FUSE
+    fuse_class = _fuse_class()
     target: object = _FusepyDispatch(operations) if BINDING == "fusepy" else operations
     try:
         fuse_class(
