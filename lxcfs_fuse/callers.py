@@ -63,6 +63,15 @@ class _Init:
     container: Container
 
 
+def _with_start(container: Container, start_ticks: int) -> Container:
+    """The container carrying its init's start time, just read to validate it, so the view's
+    ``init`` part does not read it again (a library generation whose Container has no such
+    field gets the container unchanged)."""
+    if "init_start_ticks" not in attrs.fields_dict(type(container)):
+        return container
+    return attrs.evolve(container, init_start_ticks=start_ticks)
+
+
 class CallerResolver:
     """Thread-safe pid -> Container with the namespace-init cache of rule 2."""
 
@@ -146,6 +155,7 @@ class CallerResolver:
                 start = self._reader.process_start_ticks(container.init_pid)
             except self._errors:
                 return container
+            container = _with_start(container, start)
             self._store(namespace, _Init(container.init_pid, start, container))
         return container
 
@@ -156,10 +166,13 @@ class CallerResolver:
             same_process = self._reader.process_start_ticks(cached.pid) == cached.start_ticks
             same_namespace = self._reader.pid_namespace_inode(cached.pid) == namespace
             if same_process and same_namespace:
-                return attrs.evolve(
-                    cached.container,
-                    caller_pid=pid,
-                    cgroup_paths=self._reader.cgroup_paths(cached.pid),
+                return _with_start(
+                    attrs.evolve(
+                        cached.container,
+                        caller_pid=pid,
+                        cgroup_paths=self._reader.cgroup_paths(cached.pid),
+                    ),
+                    cached.start_ticks,
                 )
         except self._errors:
             pass

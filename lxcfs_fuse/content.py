@@ -28,7 +28,11 @@ Rules:
    (``lxcfs_fuse.deadline``, ``REQUEST_DEADLINE_SECONDS``): a cgroup read that stalls gets
    the empty view, i.e. the host's files (spec 3.12), and one log line. A request whose
    caller and view fields are all still shared (10 ms windows) reads nothing and skips the
-   deadline's thread hand-off. Problems the reader
+   deadline's thread hand-off; so does one that needs only kernel files (procfs, sysfs,
+   cgroupfs: made from memory, they cannot stall), which is read on the request's own
+   thread with the GIL held (``lxcfs_model.io.kernel_files``). Only a request that meets
+   any other file (a fixture tree, a cgroupfs served by another FUSE daemon in a nested
+   container) is handed to a deadline worker. Problems the reader
    reports (a malformed or unreadable cgroup file) are logged too, each at most once a
    minute.
 """
@@ -261,20 +265,40 @@ class ContainerContent:
         find: Callable[[], Container | None],
         parts: Collection[str] | None = None,
     ) -> CgroupView:
-        """The view of the container ``find`` names, read within the deadline (rule 6)."""
-        try:
-            view = self.deadline.call(lambda: self.view(find(), generation, parts))
-        except DeadlineExceeded as error:
-            self.problem_log.warning(
-                f"reading the cgroups of pid {pid}'s container stalled ({error}); "
-                "serving the host's files"
-            )
-            return generation.library.cgroup_view()
+        """The view of the container ``find`` names, read within the deadline (rule 6):
+        on this thread when every file it needs is a kernel file, else on a worker."""
+        read = lambda: self.view(find(), generation, parts)  # noqa: E731
+        view = self._view_of_kernel_files(generation, read)
+        if view is None:
+            try:
+                view = self.deadline.call(read)
+            except DeadlineExceeded as error:
+                self.problem_log.warning(
+                    f"reading the cgroups of pid {pid}'s container stalled ({error}); "
+                    "serving the host's files"
+                )
+                return generation.library.cgroup_view()
         if view.problems:
             self.problem_log.warning(
                 "files fall back to the host's (spec 3.12): " + "; ".join(view.problems)
             )
         return view
+
+    @staticmethod
+    def _view_of_kernel_files(
+        generation: Generation, read: Callable[[], CgroupView]
+    ) -> CgroupView | None:
+        """``read()`` on this thread if it reads only kernel files (rule 6: those cannot
+        stall, and they are read without giving the GIL away,
+        ``lxcfs_model.io.kernel_files``); None as soon as it needs any other file."""
+        only_kernel_files = getattr(generation.reader, "only_kernel_files", None)
+        if only_kernel_files is None:
+            return None  # a library generation without kernel_files
+        try:
+            with only_kernel_files():
+                return read()
+        except generation.reader.WouldBlock:
+            return None
 
     @staticmethod
     def _host_text(generation: Generation, path: str) -> str:

@@ -23,7 +23,9 @@ modules of this package):
   (``--enable-cgroup``), every act decided first by ``lxcfs_model.cgroupfs``.
 
 Modules: ``layout`` (which hierarchies exist), ``reader`` (SystemReader, Container),
-``cached`` (CachingReader), ``cgroupfs`` (CgroupTree). The text
+``cached`` (CachingReader), ``cgroupfs`` (CgroupTree), ``kernel_files`` (reads of procfs,
+sysfs and cgroupfs files that keep the GIL; ``only_kernel_files`` refuses any other file
+instead of blocking, so the FUSE adapter can serve a request inline). The text
 parsers are pure and live in ``lxcfs_model.cgroup_parsers``.
 """
 

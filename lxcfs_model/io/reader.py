@@ -34,6 +34,8 @@ from lxcfs_model import cgroup_parsers as parsers
 from lxcfs_model.cpuset import parse_cpuset
 from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess, ParseError
 from lxcfs_model.files import VIEW_PARTS
+from lxcfs_model.io.kernel_files import KernelFiles
+from lxcfs_model.io.kernel_files import read_text as read_text
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
 from lxcfs_model.values import (
     CgroupView,
@@ -85,28 +87,6 @@ FIXTURE_CLK_TCK = 100
 _INIT_SCOPE = "/init.scope"
 
 
-_READ_CHUNK = 1 << 16
-
-
-def read_text(path: str) -> str:
-    """The whole file as text, like ``open(path, encoding="utf-8", errors="replace").read()``
-    (universal newlines included) at a third of the cost: plain descriptor reads to EOF, no
-    file object. The daemon's hottest call (tens of small files a render). Raises what
-    ``os.open``/``os.read`` raise."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        parts = []
-        while chunk := os.read(descriptor, _READ_CHUNK):
-            parts.append(chunk)
-    finally:
-        os.close(descriptor)
-    data = b"".join(parts)
-    text = data.decode("utf-8", errors="replace")
-    if "\r" in text:  # what universal-newline mode would have done
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
-
-
 def prune_init_scope(path: str) -> str:
     """Drop one trailing ``/init.scope`` (spec 2.1 step 5): ``/ct/init.scope`` -> ``/ct``,
     ``/init.scope`` -> ``/``."""
@@ -141,7 +121,10 @@ class Container:
     callers (what uptime's age uses); None if the namespace has no init any more.
     ``pid_namespace``: inode of the caller's pid namespace. ``cgroup_paths``: controller ->
     cgroup path of ``target_pid`` with ``/init.scope`` pruned; the cgroup2 path is under
-    the key ``""``; named v1 hierarchies keep their ``name=`` prefix.
+    the key ``""``; named v1 hierarchies keep their ``name=`` prefix. ``init_start_ticks``:
+    the init's start time when whoever resolved the container read it already (the FUSE
+    adapter's caller cache does, to validate it), so a view's ``init`` part need not read
+    /proc/<init>/stat and /proc/<init>/cgroup again; None when not known.
     """
 
     caller_pid: int
@@ -149,6 +132,7 @@ class Container:
     init_pid: int | None
     pid_namespace: int
     cgroup_paths: Mapping[str, str] = attrs.field(hash=False)
+    init_start_ticks: int | None = attrs.field(default=None, eq=False)
 
     def path_in(self, hierarchy: Hierarchy) -> str | None:
         """The container's cgroup path in ``hierarchy``, if it is listed there."""
@@ -182,16 +166,17 @@ class _ViewReader:
         """The file's text; ``_Missing`` if absent, NoSuchCgroup if the cgroup vanished,
         ``ParseError`` (with the file name) if unreadable for another reason."""
         location = self.reader.path(hierarchy.directory, path.lstrip("/"), file)
+        files = self.reader.files
         try:
-            return read_text(location)
+            return files.read_text(location)
         except FileNotFoundError:
-            if not os.path.isdir(os.path.dirname(location)):
+            if not files.is_directory(os.path.dirname(location)):
                 raise NoSuchCgroup(
                     f"cgroup {path} vanished from {hierarchy.directory} while being read"
                 ) from None
             raise _Missing from None
         except OSError as error:
-            if error.errno == errno.ENODEV and not os.path.isdir(os.path.dirname(location)):
+            if error.errno == errno.ENODEV and not files.is_directory(os.path.dirname(location)):
                 raise NoSuchCgroup(f"cgroup {path} vanished from {hierarchy.directory}") from None
             display = self.display(hierarchy, path, file)
             raise ParseError(f"{display}: unreadable ({error.strerror})") from None
@@ -227,7 +212,9 @@ class _ViewReader:
             return None
 
     def exists(self, hierarchy: Hierarchy, path: str, file: str) -> bool:
-        return os.path.exists(self.reader.path(hierarchy.directory, path.lstrip("/"), file))
+        return self.reader.files.exists(
+            self.reader.path(hierarchy.directory, path.lstrip("/"), file)
+        )
 
     def locate(self, controller: str) -> tuple[Hierarchy, str] | None:
         """The hierarchy of ``controller`` and the container's path in it, or None (with a
@@ -239,7 +226,9 @@ class _ViewReader:
         if path is None:
             self.problems.append(f"{controller}: the process is in no cgroup of this hierarchy")
             return None
-        if not os.path.isdir(self.reader.path(hierarchy.directory, path.lstrip("/"))):
+        if not self.reader.files.is_directory(
+            self.reader.path(hierarchy.directory, path.lstrip("/"))
+        ):
             self.problems.append(f"{self.display(hierarchy, path, '')}: no such cgroup")
             return None
         return hierarchy, path
@@ -653,6 +642,14 @@ class SystemReader:
         self.is_live = os.path.realpath(self.root) == "/"
         self.layout: CgroupLayout = discover_layout(self.root)
         self.clk_tck = int(os.sysconf("SC_CLK_TCK")) if self.is_live else FIXTURE_CLK_TCK
+        # Where reads may keep the GIL (kernel_files rules 1-2): the kernel's own mounts.
+        self.files = KernelFiles(
+            [self.path("proc"), self.path("sys/devices/system/cpu")]
+            + [self.path(hierarchy.directory) for hierarchy in self.layout.hierarchies],
+            files=[self.path(relative) for relative, _ in _HOST_FILES.values()],
+        )
+        self.WouldBlock = self.files.WouldBlock
+        self.only_kernel_files = self.files.only_kernel_files
 
     def path(self, *parts: str) -> str:
         """A path below the root (``path("proc", "meminfo")``)."""
@@ -662,7 +659,7 @@ class SystemReader:
 
     def _host_text(self, relative: str, *, required: bool) -> str | None:
         try:
-            return read_text(self.path(relative))
+            return self.files.read_text(self.path(relative))
         except OSError as error:
             if required:
                 raise LxcfsModelError(
@@ -694,11 +691,11 @@ class SystemReader:
 
     def _proc_text(self, pid: int, name: str) -> str:
         try:
-            return read_text(self.path("proc", str(pid), name))
+            return self.files.read_text(self.path("proc", str(pid), name))
         except (FileNotFoundError, ProcessLookupError):
             raise NoSuchProcess(f"process {pid} does not exist") from None
         except OSError as error:
-            if not os.path.isdir(self.path("proc", str(pid))):
+            if not self.files.is_directory(self.path("proc", str(pid))):
                 raise NoSuchProcess(f"process {pid} does not exist") from None
             raise LxcfsModelError(
                 f"cannot read {self.path('proc', str(pid), name)}: {error.strerror}"
@@ -716,7 +713,7 @@ class SystemReader:
             pid = 1
         link = self.path("proc", str(pid), "ns/pid")
         try:
-            target = os.readlink(link)
+            target = self.files.read_link(link)
         except FileNotFoundError:
             raise NoSuchProcess(f"process {pid} does not exist") from None
         except OSError as error:
@@ -827,7 +824,18 @@ class SystemReader:
 
     # -------------------------------------------------------------------------- views
 
-    def _init_process(self, reader: _ViewReader, pid: int) -> InitProcess | None:
+    def _init_process(
+        self, reader: _ViewReader, pid: int, known: Container | None = None
+    ) -> InitProcess | None:
+        """The init's start and CPU time. ``known``: a container whose target is this init
+        and whose start time its resolver read, so only the CPU time is read here (the
+        target's exit is caught by ``view_for_container``'s final check)."""
+        if known is not None and known.init_start_ticks is not None:
+            return InitProcess(
+                pid=pid,
+                start_ticks=known.init_start_ticks,
+                cpu_busy_ns=reader.busy_ns(known.cgroup_paths, None),
+            )
         try:
             start = self.process_start_ticks(pid)
             paths = self.cgroup_paths(pid)
@@ -847,11 +855,12 @@ class SystemReader:
         reader = _ViewReader(self, container.path_in)
         init = None
         if container.init_pid is not None and "init" in parts:
-            init = self._init_process(reader, container.init_pid)
+            known = container if container.target_pid == container.init_pid else None
+            init = self._init_process(reader, container.init_pid, known)
             if init is None and container.init_pid != container.caller_pid:
                 reader.problems.append(f"namespace init {container.init_pid} vanished")
         view = reader.view(init, parts)
-        if not os.path.isdir(self.path("proc", str(container.target_pid))):
+        if not self.files.is_directory(self.path("proc", str(container.target_pid))):
             # Its cgroups may have gone with it: what was read is no longer anyone's view.
             raise NoSuchProcess(f"process {container.target_pid} exited while being read")
         return view

@@ -154,3 +154,14 @@ def test_recent_answers_without_reading() -> None:
     now[0] = 0.01
     assert resolver.recent(501) is None
     assert CallerResolver(processes).recent(501) is None
+
+
+def test_resolved_containers_carry_the_init_start_they_were_validated_with() -> None:
+    """A container's init start time, read to validate the cache, travels with the
+    container (first lookup and cached hits alike), so its view need not read it again."""
+    processes = _containers()
+    resolver = CallerResolver(processes, recent_seconds=0)
+    assert resolver.resolve(501).init_start_ticks == 700
+    assert resolver.resolve(502).init_start_ticks == 700  # from the cache, revalidated
+    assert resolver.resolve(600).init_start_ticks == 800
+    assert resolver.resolve(10).init_start_ticks is None  # a host caller: none read

@@ -232,16 +232,16 @@ def test_layout_comounted_cpu_cpuacct(tmp_path: Path) -> None:
 
 def _vanish_on_open(monkeypatch: pytest.MonkeyPatch, trigger: str, remove: Path) -> None:
     """Make the reader's first open of a file ending in ``trigger`` find ``remove`` gone."""
-    from lxcfs_model.io import reader as reader_module
+    from lxcfs_model.io.kernel_files import KernelFiles
 
-    real_read_text = reader_module.read_text
+    real_read_text = KernelFiles.read_text
 
-    def read_after_removal(file: str) -> str:
+    def read_after_removal(files: KernelFiles, file: str) -> str:
         if str(file).endswith(trigger) and remove.exists():
             shutil.rmtree(remove)
-        return real_read_text(file)
+        return real_read_text(files, file)
 
-    monkeypatch.setattr(reader_module, "read_text", read_after_removal)
+    monkeypatch.setattr(KernelFiles, "read_text", read_after_removal)
 
 
 def test_cgroup_vanishing_mid_read(v1_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

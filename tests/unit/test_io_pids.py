@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import attrs
 import pytest
 
 from lxcfs_model.errors import LxcfsModelError, NoSuchProcess
@@ -142,3 +143,16 @@ def test_live_self_is_host_process() -> None:
     container = SystemReader("/").resolve_pid(os.getpid())
     assert container.target_pid == os.getpid()
     assert container.init_pid == 1
+
+
+def test_a_known_init_start_is_not_read_again() -> None:
+    """A container whose resolver already read its init's start time gets that start in
+    its view's init (proved by a value the fixture's /proc/5101/stat does not hold), while
+    the init's CPU time is still read from its cgroup."""
+    tree = reader("v2-nested")
+    container = tree.resolve_pid(5150)
+    fresh = tree.view_for_container(container, ("init",))
+    known = tree.view_for_container(attrs.evolve(container, init_start_ticks=1234), ("init",))
+    assert fresh.init is not None and known.init is not None
+    assert fresh.init.start_ticks == 8640000 and known.init.start_ticks == 1234
+    assert known.init.cpu_busy_ns == fresh.init.cpu_busy_ns
