@@ -178,12 +178,18 @@ class V2Cgroups:
         return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
     def start(
-        self, relative: str, argv: Sequence[str], *, namespaced: bool = False
+        self,
+        relative: str,
+        argv: Sequence[str],
+        *,
+        namespaced: bool = False,
+        interactive: bool = False,
     ) -> subprocess.Popen[str]:
-        """Start ``argv`` inside the cgroup and leave it running (teardown kills it)."""
+        """Start ``argv`` inside the cgroup and leave it running (teardown kills it); with
+        ``interactive`` its stdin is a pipe the test writes requests to."""
         process = subprocess.Popen(
             self._argv(relative, argv, namespaced),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if interactive else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
