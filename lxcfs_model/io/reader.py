@@ -162,13 +162,14 @@ class _ViewReader:
     def display(self, hierarchy: Hierarchy, path: str, file: str) -> str:
         return "/" + "/".join(p for p in (hierarchy.directory, path.strip("/"), file) if p)
 
-    def read(self, hierarchy: Hierarchy, path: str, file: str) -> str:
+    def read(self, hierarchy: Hierarchy, path: str, file: str, *, ancestor: bool = False) -> str:
         """The file's text; ``_Missing`` if absent, NoSuchCgroup if the cgroup vanished,
-        ``ParseError`` (with the file name) if unreadable for another reason."""
+        ``ParseError`` (with the file name) if unreadable for another reason. ``ancestor``:
+        a limit of a cgroup above the container's own (``SystemReader.read_cgroup_file``)."""
         location = self.reader.path(hierarchy.directory, path.lstrip("/"), file)
         files = self.reader.files
         try:
-            return files.read_text(location)
+            return self.reader.read_cgroup_file(location, ancestor=ancestor)
         except FileNotFoundError:
             if not files.is_directory(os.path.dirname(location)):
                 raise NoSuchCgroup(
@@ -182,10 +183,17 @@ class _ViewReader:
             raise ParseError(f"{display}: unreadable ({error.strerror})") from None
 
     def parsed(
-        self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
+        self,
+        hierarchy: Hierarchy,
+        path: str,
+        file: str,
+        parse: Callable[[str, str], T],
+        *,
+        ancestor: bool = False,
     ) -> T:
         """Read and parse; ``_Missing`` passes through, other failures are ParseError."""
-        return parse(self.read(hierarchy, path, file), self.display(hierarchy, path, file))
+        text = self.read(hierarchy, path, file, ancestor=ancestor)
+        return parse(text, self.display(hierarchy, path, file))
 
     def required(
         self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
@@ -269,7 +277,7 @@ class _ViewReader:
         chain = []
         for level in levels:
             try:
-                limit = self.parsed(hierarchy, level, file, parse)
+                limit = self.parsed(hierarchy, level, file, parse, ancestor=level != levels[0])
             except _Missing:
                 if not missing_is_unlimited:
                     self.problems.append(f"{self.display(hierarchy, level, file)}: missing")
@@ -438,9 +446,13 @@ class _ViewReader:
             if hierarchy.version == "v1":
                 file = "cpu.cfs_quota_us"
                 try:
-                    quota = self.parsed(hierarchy, level, file, parsers.parse_cfs_quota)
+                    quota = self.parsed(
+                        hierarchy, level, file, parsers.parse_cfs_quota, ancestor=level != path
+                    )
                     file = "cpu.cfs_period_us"
-                    period = self.parsed(hierarchy, level, file, parsers.parse_integer)
+                    period = self.parsed(
+                        hierarchy, level, file, parsers.parse_integer, ancestor=level != path
+                    )
                 except _Missing:
                     self.problems.append(f"{self.display(hierarchy, level, file)}: missing")
                     return None
@@ -450,7 +462,9 @@ class _ViewReader:
                 quotas.append(QuotaLevel(path=level, quota_us=quota, period_us=period))
             else:
                 try:
-                    quota, period = self.parsed(hierarchy, level, "cpu.max", parsers.parse_cpu_max)
+                    quota, period = self.parsed(
+                        hierarchy, level, "cpu.max", parsers.parse_cpu_max, ancestor=level != path
+                    )
                 except _Missing:
                     continue  # cpu not enabled at this level: nothing to limit here
                 except ParseError as error:
@@ -654,6 +668,13 @@ class SystemReader:
     def path(self, *parts: str) -> str:
         """A path below the root (``path("proc", "meminfo")``)."""
         return os.path.join(self.root, *(part for part in parts if part))
+
+    def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
+        """The text of one cgroup file (the path below the root). ``ancestor``: a limit or
+        quota of a cgroup above the container's own, which the orchestrator sets and which
+        every container below shares; ``CachingReader`` keeps those longer. Raises what
+        ``os.open``/``os.read`` raise."""
+        return self.files.read_text(location)
 
     # ---------------------------------------------------------------------------- host
 

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from lxcfs_model.errors import LxcfsModelError, NoSuchProcess
-from lxcfs_model.io import CachingReader, SystemReader
+from lxcfs_model.io import CachingReader, Container, SystemReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 C1_MEMORY = "sys/fs/cgroup/memory/lxc/c1"
@@ -164,3 +164,56 @@ def test_cached_view_answers_only_when_every_part_is_fresh(tree: Path) -> None:
     assert reader.cached_view(container, {"memory", "cpu"}) is None
     clock.now += 0.01
     assert reader.cached_view(container, {"memory"}) is None
+
+
+def _limits(reader: CachingReader, container: Container) -> list[int | None]:
+    view = reader.view_for_container(container, ("memory",))
+    assert view.memory is not None
+    return [level.limit for level in view.memory.limits]
+
+
+def test_ancestor_limits_shared_for_ancestor_max_age_own_limit_for_max_age(tree: Path) -> None:
+    """A limit changed in place on an ancestor shows once ancestor_max_age has passed; one
+    changed on the container's own cgroup shows after max_age, as every other value."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, ancestor_max_age=0.1, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    parent = tree / "sys/fs/cgroup/memory/lxc/memory.limit_in_bytes"
+    own = tree / C1_MEMORY / "memory.limit_in_bytes"
+    first = _limits(reader, container)
+    assert first[1] == 536870912  # c1, lxc, root: lxc's limit is the parent's
+    parent.write_text("268435456\n")
+    own.write_text("134217728\n")
+    clock.now += 0.02  # past max_age, within ancestor_max_age
+    second = _limits(reader, container)
+    assert second[0] == 134217728 and second[1] == 536870912
+    clock.now += 0.09  # past ancestor_max_age since the first read
+    assert _limits(reader, container)[1] == 268435456
+
+
+def test_ancestor_files_are_shared_between_containers_and_bounded(tree: Path) -> None:
+    """Containers below one ancestor share its files; the store never holds more than
+    capacity files and drops expired ones."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), capacity=2, ancestor_max_age=0.1, monotonic=clock)
+    root_limit = reader.path("sys/fs/cgroup/memory/memory.limit_in_bytes")
+    first = reader.read_cgroup_file(root_limit, ancestor=True)
+    Path(root_limit).write_text("1\n")
+    assert reader.read_cgroup_file(root_limit, ancestor=True) == first
+    assert reader.read_cgroup_file(root_limit) == "1\n"  # not an ancestor read: fresh
+    for name in ("memory.memsw.limit_in_bytes", "memory.swappiness", "memory.stat"):
+        reader.read_cgroup_file(reader.path("sys/fs/cgroup/memory", name), ancestor=True)
+        assert reader.ancestor_files() <= 2
+    clock.now += 0.2
+    reader.read_cgroup_file(root_limit, ancestor=True)
+    assert reader.ancestor_files() == 1
+
+
+def test_ancestor_failures_are_not_kept(tree: Path) -> None:
+    """An ancestor file that cannot be read is read again next time, not remembered."""
+    reader = CachingReader(str(tree), monotonic=FakeClock())
+    missing = reader.path("sys/fs/cgroup/memory/lxc/memory.nothing")
+    for _ in range(2):
+        with pytest.raises(FileNotFoundError):
+            reader.read_cgroup_file(missing, ancestor=True)
+    assert reader.ancestor_files() == 0
