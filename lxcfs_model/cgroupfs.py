@@ -23,14 +23,21 @@ Rules:
    without it the write is EPERM whatever the file's owner (``may_write_file``).
 5. Pids cross namespaces by their ``NSpid`` lists: a task shows in the caller's pid
    namespace iff that namespace is its own or an ancestor of its own, as the entry of its
-   ``NSpid`` at the caller's depth. Moving a task needs what the kernel's cgroup-v1 check
-   and LXCFS 5.0.3's ``may_move_pid`` ask: the same task, host root, the same uid (real or
-   saved) as the task, or root of a user namespace that maps the task's uid.
+   ``NSpid`` at the caller's depth. Moving a task needs write access to the destination's
+   pid file (checked at open, rule 3) and what the kernel asks of that hierarchy's version:
+   v1 (``__cgroup1_procs_write``, and LXCFS 5.0.3's ``may_move_pid``): the same task, host
+   root, the same uid (real or saved) as the task, or root of a user namespace that maps
+   the task's uid (``may_move_process``); v2 (``cgroup_procs_write_permission``): write
+   access to ``cgroup.procs`` of the common ancestor of the task's cgroup and the
+   destination, and both cgroups inside the caller's view, which the tree treats as the
+   delegation boundary an ``nsdelegate`` cgroup namespace is; no rule on the task's uid
+   (``v2_move_refusal``).
 
 Theory: ``parse_tree_path`` splits ``memory/a/b/tasks`` into the hierarchy directory name
 and the names below it; ``confine(base, names)`` makes the real cgroup path; the I/O layer
 stats it and asks ``may_access``; pid lists go through ``pids_for_namespace`` on the way out
-and ``parse_pid_request`` + ``may_move_process`` on the way in. A refusal is a
+and ``parse_pid_request`` + ``may_move_process`` (v1) or ``common_ancestor`` +
+``v2_move_refusal`` (v2) on the way in. A refusal is a
 ``CgroupfsRefusal`` whose ``reason`` the FUSE adapter maps to an errno.
 """
 
@@ -61,6 +68,7 @@ __all__ = [
     "TreePath",
     "access_for_open_flags",
     "aliases",
+    "common_ancestor",
     "confine",
     "hierarchy_name",
     "host_pids_in",
@@ -74,6 +82,7 @@ __all__ = [
     "parse_tree_path",
     "pids_for_namespace",
     "rebase",
+    "v2_move_refusal",
 ]
 
 #: The directory name of the cgroup2 hierarchy, hybrid or pure v2 alike (5.0.3 lists no v2
@@ -370,12 +379,52 @@ class TaskIdentity:
 
 
 def may_move_process(credentials: Credentials, caller_pid: int, task: TaskIdentity) -> bool:
-    """Whether the caller may move ``task`` to another cgroup (rule 4)."""
+    """Whether the caller may move ``task`` to another cgroup of a v1 hierarchy (rule 5)."""
     if task.pid == caller_pid or credentials.uid == 0:
         return True
     if credentials.uid in (task.uid, task.saved_uid):
         return True
     return credentials.is_namespace_root and credentials.uid_map.maps(task.uid)
+
+
+def common_ancestor(first: str, second: str) -> str:
+    """The deepest cgroup that both cgroup paths are or lie below (``/`` at the least):
+    the cgroup whose ``cgroup.procs`` a v2 move between them needs (rule 5). A path that is
+    no cgroup path (``..`` in it) is ``invisible``."""
+    first_names = [name for name in _normalised_base(first).split("/") if name]
+    second_names = [name for name in _normalised_base(second).split("/") if name]
+    shared: list[str] = []
+    for mine, theirs in zip(first_names, second_names, strict=False):
+        if mine != theirs:
+            break
+        shared.append(mine)
+    return "/" + "/".join(shared)
+
+
+def v2_move_refusal(
+    credentials: Credentials,
+    base: str,
+    source: str,
+    destination: str,
+    ancestor_procs: Ownership | None,
+) -> RefusalReason | None:
+    """Why the kernel would refuse the caller moving a task from the cgroup ``source`` into
+    ``destination`` on a v2 hierarchy, None if it would not (rule 5). ``ancestor_procs``:
+    owner, group and mode of ``cgroup.procs`` of ``common_ancestor(source, destination)``
+    (None: it could not be found). ``base`` is the caller's view, taken as the root of an
+    ``nsdelegate`` cgroup namespace. The kernel's order: ``denied`` (EACCES) without write
+    access to the ancestor's ``cgroup.procs``, even where the ancestor lies outside the
+    view; then ``invisible`` (ENOENT) when the source or the destination lies outside it.
+    Write access to the destination's file was checked at open."""
+    if ancestor_procs is None:
+        return "invisible"
+    if not may_access(credentials, ancestor_procs, ACCESS_WRITE):
+        return "denied"
+    try:
+        outside = rebase(base, source) is None or rebase(base, destination) is None
+    except CgroupfsRefusal as refusal:
+        return refusal.reason
+    return "invisible" if outside else None
 
 
 def namespace_pid(nspid: Sequence[int], depth: int, in_namespace: bool) -> int | None:

@@ -17,6 +17,10 @@ Rules:
    caller's namespace (and its descendants) only, so a pid of another container names
    nothing (or a task of the caller's own). The namespace chain is walked with
    ``NS_GET_PARENT`` on the live system; a fixture tree compares namespace inodes only.
+   A move is decided by the hierarchy's version: v1 by the task's uids, v2 by the
+   ``cgroup.procs`` of the common ancestor of the destination and the cgroup the kernel
+   moves the task from (its ``0::`` line in ``/proc``: the thread group leader's for
+   ``cgroup.procs``, the thread's own for ``cgroup.threads``).
 5. Errors of the real filesystem (EBUSY from rmdir of a populated cgroup, EINVAL from a
    bad limit, ENOENT from a cgroup removed meanwhile) are raised as the ``OSError`` they
    are: the caller gets the kernel's answer.
@@ -43,6 +47,7 @@ from lxcfs_model.cgroupfs import (
     ACCESS_READ,
     ACCESS_WRITE,
     PID_FILES,
+    THREAD_PID_FILES,
     CgroupfsRefusal,
     Credentials,
     IdMap,
@@ -51,6 +56,7 @@ from lxcfs_model.cgroupfs import (
     TreeHierarchy,
     access_for_open_flags,
     aliases,
+    common_ancestor,
     confine,
     hierarchy_name,
     host_pids_in,
@@ -63,6 +69,7 @@ from lxcfs_model.cgroupfs import (
     parse_pid_request,
     parse_tree_path,
     pids_for_namespace,
+    v2_move_refusal,
 )
 from lxcfs_model.errors import NoSuchProcess, ParseError
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
@@ -314,9 +321,7 @@ class CgroupTree:
                 host_pid = self._host_pid(caller, pid)
                 if host_pid is None:
                     raise CgroupfsRefusal("no-such-process", f"no pid {pid} in the caller's view")
-                if not may_move_process(caller.credentials, caller.pid, self._identity(host_pid)):
-                    # EACCES, as the kernel's cgroup-v1 check answers it.
-                    raise CgroupfsRefusal("denied", f"pid {pid} may not be moved by the caller")
+                self._check_move(caller, entry, pid, host_pid)
                 moves.append(host_pid)
             for host_pid in moves:
                 self._write_real(entry.real, str(host_pid).encode())
@@ -325,6 +330,55 @@ class CgroupTree:
             raise CgroupfsRefusal("not-permitted", f"/cgroup/{entry.path} needs a capability")
         self._write_real(entry.real, data)
         return len(data)
+
+    def _check_move(self, caller: Caller, entry: TreeEntry, pid: int, host_pid: int) -> None:
+        """Refuse the move of ``host_pid`` (the caller's ``pid``) into ``entry``'s cgroup
+        as the kernel would refuse the caller (rule 4)."""
+        tree_path = parse_tree_path(entry.path)
+        found = self.hierarchies.get(tree_path.hierarchy or "")
+        base = caller.base(found[1]) if found is not None else None
+        if found is None or base is None:
+            raise CgroupfsRefusal("invisible", f"/cgroup/{entry.path} is in no hierarchy")
+        hierarchy = found[1]
+        if hierarchy.version == "v1":
+            if not may_move_process(caller.credentials, caller.pid, self._identity(host_pid)):
+                # EACCES, as the kernel's cgroup-v1 check answers it.
+                raise CgroupfsRefusal("denied", f"pid {pid} may not be moved by the caller")
+            return
+        destination = confine(base, tree_path.names[:-1])
+        source = self._v2_cgroup(host_pid, threads=entry.name in THREAD_PID_FILES)
+        ancestor = common_ancestor(source, destination)
+        try:
+            procs = os.lstat(self._path(hierarchy.directory, ancestor, "cgroup.procs"))
+        except OSError:
+            ancestor_procs = None
+        else:
+            ancestor_procs = _ownership(procs)
+        reason = v2_move_refusal(caller.credentials, base, source, destination, ancestor_procs)
+        if reason is not None:
+            raise CgroupfsRefusal(
+                reason, f"pid {pid} may not be moved from {source} to {destination}"
+            )
+
+    def _v2_cgroup(self, host_pid: int, threads: bool) -> str:
+        """The cgroup2 path a write of ``host_pid`` moves the task from: its thread group
+        leader's for a thread group (``cgroup.procs``), its own for ``cgroup.threads``."""
+        leader = self._status(host_pid).get("Tgid", str(host_pid)).strip()
+        if not (leader.isascii() and leader.isdigit()):
+            leader = str(host_pid)
+        parts = ("proc", leader, "task", str(host_pid)) if threads else ("proc", leader)
+        try:
+            text = read_text(self._path(*parts, "cgroup"))
+        except (FileNotFoundError, ProcessLookupError):
+            raise CgroupfsRefusal("no-such-process", f"process {host_pid} is gone") from None
+        try:
+            lines = parsers.parse_proc_cgroup(text)
+        except ParseError as error:
+            raise CgroupfsRefusal("invisible", str(error)) from None
+        for line in lines:
+            if line.hierarchy_id == 0 and not line.controllers:
+                return line.path
+        raise CgroupfsRefusal("invisible", f"process {host_pid} is in no cgroup2 cgroup")
 
     @staticmethod
     def _write_real(real: str, data: bytes) -> None:

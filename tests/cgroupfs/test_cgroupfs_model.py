@@ -19,6 +19,7 @@ from lxcfs_model.cgroupfs import (
     TreePath,
     access_for_open_flags,
     aliases,
+    common_ancestor,
     confine,
     hierarchy_name,
     host_pids_in,
@@ -32,6 +33,7 @@ from lxcfs_model.cgroupfs import (
     parse_tree_path,
     pids_for_namespace,
     rebase,
+    v2_move_refusal,
 )
 
 FILE_644 = 0o100644
@@ -251,6 +253,72 @@ def test_may_move_process_rules() -> None:
     assert not may_move_process(namespace_root, 1, TaskIdentity(600, 0, 0))
     not_root = Credentials(uid=100001, gid=100000, uid_map=USERNS_MAP)
     assert not may_move_process(not_root, 1, TaskIdentity(600, 100033, 100033))
+
+
+def test_common_ancestor_is_the_deepest_shared_cgroup() -> None:
+    """Siblings meet at their parent, a cgroup and its descendant at the cgroup, names that
+    only share a prefix (c1, c10) at their parent, unrelated paths at /."""
+    assert common_ancestor("/ct/init.scope", "/ct/child") == "/ct"
+    assert common_ancestor("/ct/child/deeper", "/ct/child") == "/ct/child"
+    assert common_ancestor("/ct", "/ct/child/deeper") == "/ct"
+    assert common_ancestor("/ct/child", "/ct/child") == "/ct/child"
+    assert common_ancestor("/lxc/c1", "/lxc/c10") == "/lxc"
+    assert common_ancestor("/a/b", "/c/d") == "/"
+    assert common_ancestor("/", "/ct") == "/"
+    assert common_ancestor("//ct//x/", "/ct/y") == "/ct"
+
+
+def test_common_ancestor_refuses_paths_with_dot_dot() -> None:
+    """A /proc path of a task outside the reader's cgroup namespace (/../x) names no
+    cgroup the tree can reach: invisible."""
+    with pytest.raises(CgroupfsRefusal) as refused:
+        common_ancestor("/../other", "/ct")
+    assert refused.value.reason == "invisible"
+
+
+ROOT_PROCS = Ownership(0, 0, FILE_644)
+USER_PROCS = Ownership(1000, 1000, FILE_644)
+
+
+def test_v2_move_needs_write_access_to_the_common_ancestors_procs() -> None:
+    """uid 1000 moves any task (its own or another uid's: no uid rule on v2) when it may
+    write the ancestor's cgroup.procs, and is denied when the ancestor's is root's 0644;
+    host root may always, as its CAP_DAC_OVERRIDE writes any cgroup.procs."""
+    user = Credentials(uid=1000, gid=1000)
+    host_root = Credentials(uid=0, gid=0, capabilities=ALL_CAPABILITIES)
+    move = ("/ct", "/ct/init.scope", "/ct/child")
+    assert v2_move_refusal(user, *move, USER_PROCS) is None
+    assert v2_move_refusal(user, *move, ROOT_PROCS) == "denied"
+    assert v2_move_refusal(host_root, *move, ROOT_PROCS) is None
+    group_writable = Ownership(0, 1000, 0o100664)
+    assert v2_move_refusal(user, *move, group_writable) is None
+    namespace_root = Credentials(
+        uid=100000,
+        gid=100000,
+        capabilities=ALL_CAPABILITIES,
+        uid_map=USERNS_MAP,
+        gid_map=USERNS_MAP,
+    )
+    assert v2_move_refusal(namespace_root, *move, ROOT_PROCS) == "denied"
+    assert v2_move_refusal(namespace_root, *move, Ownership(100000, 100000, FILE_644)) is None
+
+
+def test_v2_move_across_the_views_boundary_is_invisible_after_the_permission_check() -> None:
+    """A task whose cgroup lies outside the caller's view (common ancestor above it) is
+    ENOENT for a caller who may write the ancestor's cgroup.procs, but EACCES for one who
+    may not: the kernel checks the permission before the nsdelegate boundary."""
+    user = Credentials(uid=1000, gid=1000)
+    host_root = Credentials(uid=0, gid=0, capabilities=ALL_CAPABILITIES)
+    outside = ("/lxc/c1", "/lxc/c2", "/lxc/c1/child")
+    assert v2_move_refusal(host_root, *outside, ROOT_PROCS) == "invisible"
+    assert v2_move_refusal(user, *outside, ROOT_PROCS) == "denied"
+    assert v2_move_refusal(user, *outside, USER_PROCS) == "invisible"
+    # The view's own root is inside it, as source and as destination.
+    assert v2_move_refusal(host_root, "/lxc/c1", "/lxc/c1", "/lxc/c1/child", ROOT_PROCS) is None
+    assert v2_move_refusal(host_root, "/lxc/c1", "/lxc/c1/a", "/lxc/c1", ROOT_PROCS) is None
+    # A cgroup that cannot be found, or a path with .., is invisible whoever asks.
+    assert v2_move_refusal(host_root, "/lxc/c1", "/lxc/c1/a", "/lxc/c1/b", None) == "invisible"
+    assert v2_move_refusal(host_root, "/", "/../x", "/b", ROOT_PROCS) == "invisible"
 
 
 def test_namespace_pid_takes_the_entry_at_the_callers_depth() -> None:

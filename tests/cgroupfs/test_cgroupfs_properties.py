@@ -10,11 +10,13 @@ from lxcfs_model.cgroupfs import (
     Credentials,
     IdMap,
     Ownership,
+    common_ancestor,
     confine,
     may_access,
     parse_tree_path,
     pids_for_namespace,
     rebase,
+    v2_move_refusal,
 )
 
 # Names as an attacker would type them: dots, slashes, NUL, unicode, empty.
@@ -54,6 +56,46 @@ def test_no_mount_path_resolves_outside_the_callers_subtree(base: str, path: str
         return
     assert _inside(base, real)
     assert ".." not in real.split("/")
+
+
+# Paths over a small alphabet of names, so that two paths often share a prefix.
+related_paths = st.lists(st.sampled_from(["a", "b", "ab", "c1", "c10"]), max_size=5).map(
+    lambda parts: "/" + "/".join(parts)
+)
+
+
+@given(related_paths, related_paths)
+def test_common_ancestor_is_the_deepest_cgroup_above_both(first: str, second: str) -> None:
+    """The common ancestor is the one or above both paths (name by name, so c1 is not
+    above c10), and no cgroup one level below it is: it is the deepest such cgroup."""
+    ancestor = common_ancestor(first, second)
+    assert common_ancestor(second, first) == ancestor
+    assert _inside(ancestor, first) and _inside(ancestor, second)
+    first_below, second_below = rebase(ancestor, first), rebase(ancestor, second)
+    assert first_below is not None and second_below is not None
+    if first_below and second_below:
+        deeper = confine(ancestor, first_below[:1])
+        assert not (_inside(deeper, first) and _inside(deeper, second))
+        assert first_below[0] != second_below[0]
+
+
+@given(related_paths, related_paths, related_paths, st.integers(0, 0o777), st.booleans())
+def test_v2_moves_are_decided_by_the_ancestor_and_the_view_alone(
+    base: str, source: str, destination: str, mode: int, capable: bool
+) -> None:
+    """Inside the view, a v2 move is refused exactly when the ancestor's cgroup.procs is
+    not writable (denied); a source outside it is never allowed, and is invisible only
+    once the permission passed, as the kernel orders the checks."""
+    credentials = Credentials(uid=1000, gid=1000, capabilities=(1 << 41) - 1 if capable else 0)
+    procs = Ownership(0, 0, 0o100000 | mode)
+    writable = may_access(credentials, procs, 2)
+    reason = v2_move_refusal(credentials, base, source, destination, procs)
+    if not writable:
+        assert reason == "denied"
+    elif _inside(base, source) and _inside(base, destination):
+        assert reason is None
+    else:
+        assert reason == "invisible"
 
 
 @given(bases, bases)

@@ -10,6 +10,7 @@ import pytest
 
 from lxcfs_model.cgroupfs import CgroupfsRefusal
 from lxcfs_model.io import CgroupTree, Container
+from lxcfs_model.io.cgroupfs import Caller
 
 HOST_NAMESPACE = 4026531836
 CONTAINER_NAMESPACE = 4026532000
@@ -31,13 +32,17 @@ def _process(
     uid: int = 0,
     capabilities: str = ALL_CAPABILITIES,
     uid_map: str = "0 0 4294967295\n",
+    cgroup2: str | None = None,
 ) -> None:
     directory = root / "proc" / str(pid)
     _write(
         directory / "status",
-        f"Name:\tx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
+        f"Name:\tx\nTgid:\t{pid}\n"
+        f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
         f"Groups:\t\nNSpid:\t{nspid}\nCapEff:\t{capabilities}\n",
     )
+    if cgroup2 is not None:
+        _write(directory / "cgroup", f"0::{cgroup2}\n")
     _write(directory / "uid_map", uid_map)
     _write(directory / "gid_map", uid_map)
     (directory / "ns").mkdir()
@@ -205,3 +210,105 @@ def test_pure_cgroup2_host_serves_the_v2_tree_as_unified(tmp_path: Path) -> None
     assert tree.read(caller, tree.lookup(caller, "unified/cgroup.procs")) == b"1\n"
     with pytest.raises(CgroupfsRefusal):
         tree.lookup(caller, "unified/other")
+
+
+@pytest.fixture
+def v2_root(tmp_path: Path) -> Path:
+    """A pure cgroup2 host: the container ct (init 1001 = ns pid 1, in ct/init.scope, as
+    root), its child cgroup, a sibling cgroup other; in ct's pid namespace uid 1000's
+    task 1002 (ns pid 5) in ct/init.scope, uid 2000's 1003 (ns pid 6) likewise, and
+    1004 (ns pid 7) that the host put in other. Every cgroup.procs is root's 0644."""
+    cgroup = tmp_path / "sys/fs/cgroup"
+    _write(cgroup / "cgroup.controllers", "cpu memory\n")
+    for cgroup_path in ("", "ct", "ct/init.scope", "ct/child", "other"):
+        _write(cgroup / cgroup_path / "cgroup.procs", "")
+        (cgroup / cgroup_path / "cgroup.procs").chmod(0o644)
+    _process(tmp_path, 1, "1", HOST_NAMESPACE, cgroup2="/")
+    (tmp_path / "proc/self/ns").mkdir(parents=True)
+    os.symlink(f"pid:[{HOST_NAMESPACE}]", tmp_path / "proc/self/ns/pid")
+    _process(tmp_path, 1001, "1001 1", CONTAINER_NAMESPACE, cgroup2="/ct/init.scope")
+    for pid, nspid, uid, where in (
+        (1002, 5, 1000, "/ct/init.scope"),
+        (1003, 6, 2000, "/ct/init.scope"),
+        (1004, 7, 0, "/other"),
+    ):
+        _process(
+            tmp_path,
+            pid,
+            f"{pid} {nspid}",
+            CONTAINER_NAMESPACE,
+            uid=uid,
+            capabilities="0" if uid else ALL_CAPABILITIES,
+            cgroup2=where,
+        )
+    return tmp_path
+
+
+def _v2_caller(tree: CgroupTree, caller_pid: int, uid: int) -> Caller:
+    container = Container(caller_pid, 1001, 1001, CONTAINER_NAMESPACE, {"": "/ct"})  # pruned
+    return tree.caller(container, uid, uid)
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the fixture's cgroup.procs files must be chowned to other users")
+
+
+def test_v2_move_needs_the_common_ancestors_procs(v2_root: Path) -> None:
+    """uid 1000 owning only ct/child's cgroup.procs may not move itself there from
+    ct/init.scope (the ancestor ct's cgroup.procs is root's): denied, nothing written."""
+    _needs_root()
+    child_procs = v2_root / "sys/fs/cgroup/ct/child/cgroup.procs"
+    os.chown(child_procs, 1000, 1000)
+    tree = CgroupTree(str(v2_root))
+    caller = _v2_caller(tree, 1002, 1000)
+    procs = tree.lookup(caller, "unified/child/cgroup.procs")
+    assert tree.open_access(caller, procs, os.O_WRONLY) == 2
+    with pytest.raises(CgroupfsRefusal) as refused:
+        tree.write(caller, procs, b"5\n")
+    assert refused.value.reason == "denied"
+    assert child_procs.read_text() == ""
+
+
+def test_v2_move_has_no_uid_rule(v2_root: Path) -> None:
+    """uid 1000 owning ct's and ct/child's cgroup.procs moves uid 2000's task (ns pid 6)
+    and its own into ct/child, which the v1 rule would refuse for the other uid's."""
+    _needs_root()
+    for cgroup_path in ("ct", "ct/child"):
+        os.chown(v2_root / "sys/fs/cgroup" / cgroup_path / "cgroup.procs", 1000, 1000)
+    tree = CgroupTree(str(v2_root))
+    caller = _v2_caller(tree, 1002, 1000)
+    procs = tree.lookup(caller, "unified/child/cgroup.procs")
+    assert tree.write(caller, procs, b"6\n") == 2
+    assert (v2_root / "sys/fs/cgroup/ct/child/cgroup.procs").read_text() == "1003"
+    assert tree.write(caller, procs, b"5") == 1
+    assert (v2_root / "sys/fs/cgroup/ct/child/cgroup.procs").read_text() == "1002"
+
+
+def test_v2_move_from_outside_the_view_is_invisible(v2_root: Path) -> None:
+    """Container root may move tasks within ct (ancestor ct), but not its namespace's task
+    that sits in the sibling other (ancestor /, above the view): invisible (ENOENT), as
+    with nsdelegate; its thread in ct is judged by the thread's own cgroup."""
+    tree = CgroupTree(str(v2_root))
+    caller = _v2_caller(tree, 1001, 0)
+    child = v2_root / "sys/fs/cgroup/ct/child"
+    procs = tree.lookup(caller, "unified/child/cgroup.procs")
+    assert tree.write(caller, procs, b"5") == 1
+    assert (child / "cgroup.procs").read_text() == "1002"
+    with pytest.raises(CgroupfsRefusal) as refused:
+        tree.write(caller, procs, b"7")
+    assert refused.value.reason == "invisible"
+    assert (child / "cgroup.procs").read_text() == "1002"
+    # Thread 1005 of 1004 lives in ct/init.scope while its leader is in other.
+    _write(child / "cgroup.threads", "")
+    thread = v2_root / "proc/1004/task/1005"
+    _write(thread / "cgroup", "0::/ct/init.scope\n")
+    _process(v2_root, 1005, "1005 8", CONTAINER_NAMESPACE, cgroup2="/other")
+    status = v2_root / "proc/1005/status"
+    status.write_text(status.read_text().replace("Tgid:\t1005", "Tgid:\t1004"))
+    threads = tree.lookup(caller, "unified/child/cgroup.threads")
+    assert tree.write(caller, threads, b"8") == 1
+    assert (child / "cgroup.threads").read_text() == "1005"
+    with pytest.raises(CgroupfsRefusal) as refused:
+        tree.write(caller, procs, b"8")  # cgroup.procs moves the leader's group: from other
+    assert refused.value.reason == "invisible"

@@ -11,10 +11,8 @@ stdin and answers each on stdout, so the host can look at the real cgroups betwe
 a Python start (seconds under emulation) is paid once per test. A request may run as another
 uid in a forked child of the init (same cgroup, same namespaces).
 
-Where the tree answers differently from the real cgroupfs, the real cgroupfs is asked the
-same question in the same test (the oracle) and the tree's answer is expected to match it;
-the known mismatches are ``xfail(strict=True, raises=TreeDiffers)``, so any other failure
-in those tests still fails.
+Task moves are checked against the real cgroupfs: the same question is asked of it in the
+same test (the oracle) and the tree's answer must match it (``TreeDiffers`` otherwise).
 """
 
 from __future__ import annotations
@@ -52,7 +50,9 @@ PID_NAMESPACE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
 
 # The probe: ns pid 1; one request per stdin line, one JSON answer per stdout line.
 _PROBE = r"""
-import errno, json, os, signal, sys
+import ctypes, errno, json, os, signal, sys
+
+CLONE_NEWCGROUP = 0x02000000
 
 def apply(op, path, rest):
     if op == "listdir":
@@ -97,6 +97,8 @@ def become(uid):
 for line in sys.stdin:
     request = json.loads(line)
     uid = request.get("user")
+    if request.get("cgroupns"):
+        uid = uid or 0  # in a forked child: the init keeps its own cgroup namespace
     if request.get("spawn") is not None:
         # A long-lived task of that uid, left for the host to move (teardown kills it).
         child = os.fork()
@@ -115,6 +117,11 @@ for line in sys.stdin:
         child = os.fork()
         if child == 0:
             os.close(reader)
+            if request.get("cgroupns"):
+                # A cgroup namespace rooted at the probe's cgroup, made as root before
+                # dropping to uid: the kernel's own delegation boundary.
+                if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWCGROUP) != 0:
+                    os._exit(3)
             become(uid)
             os.write(writer, json.dumps(answers(request["ops"])).encode())
             os._exit(0)
@@ -130,7 +137,7 @@ for line in sys.stdin:
 
 
 class TreeDiffers(AssertionError):
-    """The tree answered differently from the real cgroupfs (the xfail'd known gaps)."""
+    """The tree answered differently from the real cgroupfs."""
 
 
 class Probe:
@@ -154,11 +161,14 @@ class Probe:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def run(self, *operations: Sequence[Any], user: int | None = None) -> list[dict[str, Any]]:
-        """The answers to ``operations`` (as ``user`` in a forked child, or as the init)."""
-        results: list[dict[str, Any]] = self.ask(
-            {"ops": [list(op) for op in operations], "user": user}
-        )["results"]
+    def run(
+        self, *operations: Sequence[Any], user: int | None = None, cgroupns: bool = False
+    ) -> list[dict[str, Any]]:
+        """The answers to ``operations`` (as ``user`` in a forked child, or as the init;
+        with ``cgroupns`` in a forked child with a cgroup namespace of its own, rooted at
+        the init's cgroup)."""
+        request = {"ops": [list(op) for op in operations], "user": user, "cgroupns": cgroupns}
+        results: list[dict[str, Any]] = self.ask(request)["results"]
         return results
 
     def spawn(self, user: int) -> int:
@@ -308,16 +318,6 @@ def _delegate(cgroups: V2Cgroups, relative: str, uid: int) -> None:
     os.chown(f"{cgroups.directory(relative)}/cgroup.procs", uid, uid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TreeDiffers,
-    reason=(
-        "cgroup v2 moves need write access to cgroup.procs of the common ancestor of the "
-        "source and destination cgroups (kernel cgroup_procs_write_permission); the tree "
-        "checks only the destination's cgroup.procs (and the v1 task rule), so it moves a "
-        "task the real cgroupfs refuses with EACCES"
-    ),
-)
 def test_v2_move_needs_the_common_ancestors_cgroup_procs(tree: str, container: V2Cgroups) -> None:
     """uid 1000 owning only ct/child's cgroup.procs cannot move itself from ct/init.scope
     into ct/child (common ancestor ct, whose cgroup.procs is root's): EACCES on the real
@@ -337,15 +337,6 @@ def test_v2_move_needs_the_common_ancestors_cgroup_procs(tree: str, container: V
     assert read_text(f"{child}/cgroup.procs") == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TreeDiffers,
-    reason=(
-        "cgroup v2 does not ask that the mover share the task's uid (only write access to "
-        "the common ancestor's cgroup.procs); the tree applies the cgroup-v1 rule "
-        "(may_move_process) on v2 too and refuses with EACCES a move the real cgroupfs makes"
-    ),
-)
 def test_v2_move_of_another_users_task_in_a_delegated_subtree(
     tree: str, container: V2Cgroups
 ) -> None:
@@ -369,3 +360,42 @@ def test_v2_move_of_another_users_task_in_a_delegated_subtree(
     assert where == {"ok": f"0::{cgroups.path('ct/child')}\n"}
     if mounted != real:
         raise TreeDiffers(f"real cgroupfs: {real}, through the mount: {mounted}")
+
+
+def test_v2_move_from_outside_the_view(tree: str, container: V2Cgroups) -> None:
+    """A task of the init's pid namespace that the host put in the sibling c2 cannot be
+    moved into ct/child through the mount: root gets ENOENT (c2 is outside the view), uid
+    1000 owning only child's cgroup.procs EACCES (the common ancestor, the test root, is
+    root's), the kernel's answers and order for a writer in an nsdelegate cgroup namespace
+    rooted at ct/init.scope moving the same task into its root."""
+    cgroups = container
+    child = cgroups.make("ct/child")
+    cgroups.make("c2")
+    _delegate(cgroups, "ct/child", USER)
+    probe = Probe(cgroups, "ct/init.scope")
+    task = probe.spawn(0)
+    task_host_pid = only_child(probe.host_pid)
+    cgroups.write("c2", "cgroup.procs", task_host_pid)
+    in_c2 = f"0::{cgroups.path('c2')}\n"
+    assert proc_cgroup(task_host_pid) == in_c2
+
+    into_child = ("write", f"{tree}/unified/child/cgroup.procs", str(task))
+    mounted_root = probe.run(into_child)[0]
+    mounted_user = probe.run(into_child, user=USER)[0]
+    assert proc_cgroup(task_host_pid) == in_c2
+    # The oracle: the real cgroupfs, the namespace's root being the destination.
+    # (the kernel reads a written pid in the writer's pid namespace: the task's ns pid)
+    into_root = ("write", f"{cgroups.directory('ct/init.scope')}/cgroup.procs", str(task))
+    real_root = probe.run(into_root, cgroupns=True)[0]
+    _delegate(cgroups, "ct/init.scope", USER)
+    real_user = probe.run(into_root, user=USER, cgroupns=True)[0]
+    assert (real_root, real_user) == ({"errno": "ENOENT"}, {"errno": "EACCES"}), (
+        "the kernel's own answer changed"
+    )
+    assert proc_cgroup(task_host_pid) == in_c2
+    assert read_text(f"{child}/cgroup.procs") == ""
+    if (mounted_root, mounted_user) != (real_root, real_user):
+        raise TreeDiffers(
+            f"real cgroupfs: {real_root}, {real_user}; "
+            f"through the mount: {mounted_root}, {mounted_user}"
+        )
