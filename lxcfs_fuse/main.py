@@ -19,6 +19,7 @@ take a SIGUSR1/SIGUSR2, and libfuse never installs handlers for them.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import sys
@@ -56,6 +57,22 @@ _OUR_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2}
 _POLL_SECONDS = 0.5
 
 
+def _give_back_free_memory() -> None:
+    """Return the C heap's free pages to the kernel after a prune (glibc ``malloc_trim``).
+    The caches drop what vanished containers used, but glibc keeps freed heap memory for
+    reuse, so without this the daemon stayed about 1.7 MiB above its baseline after 1,000
+    containers came and went (docs/performance.md). A no-op where libc has no malloc_trim."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None)
+except OSError:  # pragma: no cover - every Linux libc loads; keep the daemon up regardless
+    _LIBC = None
+
+
 class Housekeeping(threading.Thread):
     """Samples load averages every 5 s (``-l``) and prunes state of vanished containers.
     One pass never overlaps the next; a slow pass delays the next one, never doubles it."""
@@ -82,6 +99,7 @@ class Housekeeping(threading.Thread):
                 if now >= next_prune:
                     next_prune = now + PRUNE_SECONDS
                     self._content.prune()
+                    _give_back_free_memory()
             except BaseException as error:  # the thread must outlive one bad pass
                 log.error("housekeeping pass failed: %s: %s", type(error).__name__, error)
 

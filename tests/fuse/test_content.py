@@ -137,3 +137,32 @@ def test_prune_forgets_history_of_vanished_cgroups() -> None:
     content.stat_histories.set(("/lxc/gone", "/lxc/gone", "/lxc/gone"), StatHistory())
     content.prune()
     assert content.stat_histories.snapshot_keys() == [("/lxc/c1", "/lxc/c1", "/lxc/c1")]
+
+
+def test_housekeeping_gives_free_heap_back_after_each_prune(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every prune pass is followed by malloc_trim(0), so memory freed by pruning returns to
+    the kernel instead of staying in glibc's heap."""
+    from lxcfs_fuse import main
+
+    calls: list[int] = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad: int) -> int:
+            calls.append(pad)
+            return 1
+
+    monkeypatch.setattr(main, "_LIBC", FakeLibc())
+    monkeypatch.setattr(main, "PRUNE_SECONDS", 0.0)
+    monkeypatch.setattr(main, "_POLL_SECONDS", 0.01)
+    content = _content()
+    pruned: list[bool] = []
+    monkeypatch.setattr(content, "prune", lambda: pruned.append(True))
+    housekeeping = main.Housekeeping(content)
+    housekeeping.start()
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    housekeeping.stop()
+    assert calls[:2] == [0, 0] and len(pruned) >= len(calls) >= 2
