@@ -649,6 +649,7 @@ class SystemReader:
 
     def __init__(self, root: str = "/") -> None:
         self.root = os.path.abspath(root)
+        self._root_slash = self.root.rstrip("/") + "/"
         if not os.path.isdir(os.path.join(self.root, "proc")):
             raise LxcfsModelError(
                 f"{self.root} cannot be read as a system root: it has no proc/ directory"
@@ -666,8 +667,13 @@ class SystemReader:
         self.only_kernel_files = self.files.only_kernel_files
 
     def path(self, *parts: str) -> str:
-        """A path below the root (``path("proc", "meminfo")``)."""
-        return os.path.join(self.root, *(part for part in parts if part))
+        """A path below the root (``path("proc", "meminfo")``). Every part is relative: a
+        leading ``/`` does not leave the root (``os.path.join`` would), and empty parts are
+        skipped. Called a dozen times a request, hence plain string joins."""
+        relative = "/".join([part.strip("/") for part in parts if part.strip("/")])
+        if not relative:
+            return self.root
+        return self._root_slash + relative
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
         """The text of one cgroup file (the path below the root). ``ancestor``: a limit or

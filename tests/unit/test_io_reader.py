@@ -322,3 +322,19 @@ def test_views_by_pid_and_by_cgroup_agree(tree: str) -> None:
     assert by_pid.cpuset == by_path.cpuset
     assert by_pid.io == by_path.io
     assert by_pid.init == by_path.init
+
+
+def test_paths_stay_below_the_root() -> None:
+    """Every part of a path is taken as relative: a leading slash does not leave the root
+    (os.path.join would), empty parts are skipped, and no part names the root twice."""
+    reader = SystemReader(str(FIXTURES / "v1-nested"))
+    root = str(FIXTURES / "v1-nested")
+    assert reader.path("proc", "meminfo") == root + "/proc/meminfo"
+    assert reader.path("sys/fs/cgroup/memory", "/lxc/c1", "memory.stat") == (
+        root + "/sys/fs/cgroup/memory/lxc/c1/memory.stat"
+    )
+    assert reader.path("sys/fs/cgroup/memory", "", "memory.stat") == (
+        root + "/sys/fs/cgroup/memory/memory.stat"
+    )
+    assert reader.path("/etc/passwd") == root + "/etc/passwd"
+    assert reader.path() == reader.path("", "/") == root
