@@ -202,40 +202,27 @@ class KernelFiles:
             return read_text(self._may_block(path))
         return decode_text(b"".join(parts))
 
-    def _open_path(self, path: str, flags: int) -> int | None:
-        """``open(path, O_PATH | flags)``'s descriptor, or None for ENOENT/ENOTDIR."""
+    @staticmethod
+    def _opens(path: str, flags: int) -> bool:
+        """Whether ``open(path, O_PATH | flags)`` succeeds (no data is touched, so O_PATH
+        opens even a named pipe at once); any failure is False, as for os.path."""
         descriptor = int(_open(os.fsencode(path), _PATH_FLAGS | flags))
         if descriptor < 0:
-            if ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR):
-                return None
-            raise _error(path)
-        return descriptor
+            return False
+        _close(descriptor)
+        return True
 
     def is_directory(self, path: str) -> bool:
         """``os.path.isdir``."""
         if not self._trusts(path):
             return os.path.isdir(self._may_block(path))
-        try:
-            descriptor = self._open_path(path, os.O_DIRECTORY)
-        except OSError:
-            return False
-        if descriptor is None:
-            return False
-        _close(descriptor)
-        return True
+        return self._opens(path, os.O_DIRECTORY)
 
     def exists(self, path: str) -> bool:
         """``os.path.exists``."""
         if not self._trusts(path):
             return os.path.exists(self._may_block(path))
-        try:
-            descriptor = self._open_path(path, 0)
-        except OSError:
-            return False
-        if descriptor is None:
-            return False
-        _close(descriptor)
-        return True
+        return self._opens(path, 0)
 
     def read_link(self, path: str) -> str:
         """``os.readlink``."""
