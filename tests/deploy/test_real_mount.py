@@ -43,6 +43,12 @@ start_daemon() {  # $1: mount point, $2: tag, then daemon options; sets DAEMON
 """
 
 
+def _mounts(output: str) -> dict[str, str]:
+    """target -> filesystem type of the ``MOUNT <target> <type>`` lines a hook run printed."""
+    lines = [line.split() for line in output.splitlines() if line.startswith("MOUNT ")]
+    return {fields[1]: fields[2] for fields in lines}
+
+
 def run_scenario(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "scenario.sh"
     script.write_text(PRELUDE + body)
@@ -82,11 +88,7 @@ echo "READ $(head -n 1 "$WORK/rootfs/proc/meminfo")"
 """,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    mounts = {
-        line.split()[1]: line.split()[2]
-        for line in result.stdout.splitlines()
-        if line.startswith("MOUNT ")
-    }
+    mounts = _mounts(result.stdout)
     assert mounts == {
         "proc/meminfo": "fuse.lxcfs",
         "proc/cpuinfo": "fuse.lxcfs",
@@ -127,11 +129,7 @@ ls "$WORK/rootfs/sys/fs/cgroup/memory" | sed 's/^/LIST /'
 """,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    mounts = {
-        line.split()[1]: line.split()[2]
-        for line in result.stdout.splitlines()
-        if line.startswith("MOUNT ")
-    }
+    mounts = _mounts(result.stdout)
     assert mounts == {
         "proc/meminfo": "fuse.lxcfs",
         "sys/fs/cgroup": "tmpfs",

@@ -369,6 +369,18 @@ def test_a_thousand_readdirs_stay_correct(
     assert same == 999
 
 
+def _delegate(cgroups: CgroupSet, owner: int) -> str:
+    """A child memory cgroup handed to ``owner`` the way LXC delegates one (the directory
+    and its files chowned); removed with the set."""
+    delegated = os.path.join(cgroups.directory("memory"), "delegated")
+    os.mkdir(delegated)
+    track(cgroups, delegated)
+    os.chown(delegated, owner, owner)
+    for name in os.listdir(delegated):
+        os.chown(os.path.join(delegated, name), owner, owner)
+    return delegated
+
+
 def test_unprivileged_caller_gets_what_the_real_cgroupfs_gives(
     daemon: Daemon, container: tuple[CgroupSet, Probe]
 ) -> None:
@@ -377,12 +389,7 @@ def test_unprivileged_caller_gets_what_the_real_cgroupfs_gives(
     delegated to nobody (chowned), nobody writes, makes and removes cgroups."""
     cgroups, probe = container
     real = cgroups.directory("memory")
-    delegated = os.path.join(real, "delegated")
-    os.mkdir(delegated)
-    track(cgroups, delegated)
-    os.chown(delegated, NOBODY, NOBODY)
-    for name in os.listdir(delegated):
-        os.chown(os.path.join(delegated, name), NOBODY, NOBODY)
+    delegated = _delegate(cgroups, NOBODY)
     tree = os.path.join(daemon.path, "cgroup/memory")
     os.chmod(os.path.dirname(daemon.path), 0o755)  # mkdtemp's 0700 would stop nobody first
 
@@ -439,12 +446,7 @@ def test_user_namespace_root_gets_what_the_real_cgroupfs_gives(
     init) and removes it."""
     cgroups, probe = container
     real = cgroups.directory("memory")
-    delegated = os.path.join(real, "delegated")
-    os.mkdir(delegated)
-    track(cgroups, delegated)
-    os.chown(delegated, CONTAINER_ROOT, CONTAINER_ROOT)
-    for name in os.listdir(delegated):
-        os.chown(os.path.join(delegated, name), CONTAINER_ROOT, CONTAINER_ROOT)
+    delegated = _delegate(cgroups, CONTAINER_ROOT)
     os.chmod(os.path.dirname(daemon.path), 0o755)
 
     def attempts(root: str) -> list[tuple[Any, ...]]:
