@@ -35,6 +35,9 @@ __all__ = ["KERNEL_FILESYSTEMS", "KernelFiles", "WouldBlock", "decode_text", "re
 KERNEL_FILESYSTEMS = frozenset({0x9FA0, 0x62656572, 0x27E0EB, 0x63677270})
 
 _READ_CHUNK = 1 << 16
+# Per thread, and libfuse may run fifty threads under load: 16 KiB holds every cgroup file
+# and most host texts in one read, and a larger file just takes more reads.
+_GIL_READ_CHUNK = 1 << 14
 
 
 class WouldBlock(Exception):
@@ -93,7 +96,7 @@ _PATH_FLAGS = os.O_PATH | os.O_CLOEXEC
 
 class _Buffers(threading.local):
     def __init__(self) -> None:
-        self.data = ctypes.create_string_buffer(_READ_CHUNK)
+        self.data = ctypes.create_string_buffer(_GIL_READ_CHUNK)
         self.statfs = ctypes.create_string_buffer(_STATFS_SIZE)
         self.kernel_only = False
 
@@ -188,7 +191,7 @@ class KernelFiles:
                 data = _buffers.data
                 parts = []
                 while True:
-                    count = _read(descriptor, data, _READ_CHUNK)
+                    count = _read(descriptor, data, _GIL_READ_CHUNK)
                     if count < 0:
                         if ctypes.get_errno() == errno.EINTR:
                             continue
@@ -229,7 +232,7 @@ class KernelFiles:
         if not self._trusts(path):
             return os.readlink(self._may_block(path))
         data = _buffers.data
-        count = _readlink(os.fsencode(path), data, _READ_CHUNK)
+        count = _readlink(os.fsencode(path), data, _GIL_READ_CHUNK)
         if count < 0:
             raise _error(path)
         return os.fsdecode(ctypes.string_at(data, count))

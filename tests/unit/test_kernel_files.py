@@ -41,6 +41,17 @@ def test_kernel_file_reads_like_open(path: str) -> None:
 
 
 @needs_proc
+def test_a_file_larger_than_the_buffer_is_read_whole() -> None:
+    """A kernel file of several megabytes (kallsyms) comes back whole: the per-thread buffer
+    bounds one read, not the text."""
+    if not os.path.exists("/proc/kallsyms"):
+        pytest.skip("no /proc/kallsyms")
+    text = LIVE.read_text("/proc/kallsyms")
+    assert len(text) > 1 << 20
+    assert text.count("\n") == _os_read("/proc/kallsyms").count("\n")
+
+
+@needs_proc
 def test_errors_are_the_os_errors() -> None:
     """A missing kernel file raises FileNotFoundError with its path, like os.open."""
     with pytest.raises(FileNotFoundError) as raised:
