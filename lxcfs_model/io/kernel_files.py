@@ -28,6 +28,7 @@ import errno
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 __all__ = ["KERNEL_FILESYSTEMS", "KernelFiles", "WouldBlock", "decode_text", "read_text"]
 
@@ -71,21 +72,22 @@ def read_text(path: str) -> str:
 # ----------------------------------------------------------------------- libc, GIL held
 
 _libc = ctypes.PyDLL(None, use_errno=True)
-_open = _libc.open
-_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_open.restype = ctypes.c_int
-_read = _libc.read
-_read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
-_read.restype = ctypes.c_ssize_t
-_close = _libc.close
-_close.argtypes = [ctypes.c_int]
-_close.restype = ctypes.c_int
-_fstatfs = _libc.fstatfs
-_fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
-_fstatfs.restype = ctypes.c_int
-_readlink = _libc.readlink
-_readlink.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
-_readlink.restype = ctypes.c_ssize_t
+
+
+def _libc_function(name: str, result: type, *arguments: type) -> Any:
+    function = getattr(_libc, name)
+    function.restype = result
+    function.argtypes = list(arguments)
+    return function
+
+
+_open = _libc_function("open", ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+_read = _libc_function("read", ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+_close = _libc_function("close", ctypes.c_int, ctypes.c_int)
+_fstatfs = _libc_function("fstatfs", ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+_readlink = _libc_function(
+    "readlink", ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t
+)
 
 # struct statfs starts with f_type (__fsword_t, a C long) on every Linux architecture; the
 # whole struct is 120 bytes on 64-bit ones, so 256 is room to spare.

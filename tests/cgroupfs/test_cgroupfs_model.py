@@ -40,6 +40,10 @@ FILE_644 = 0o100644
 DIR_755 = 0o040755
 ALL_CAPABILITIES = (1 << 41) - 1
 USERNS_MAP = IdMap(((0, 100000, 65536),))
+#: Root of an unprivileged container: host 100000, every capability in its user namespace.
+NAMESPACE_ROOT = Credentials(
+    uid=100000, gid=100000, capabilities=ALL_CAPABILITIES, uid_map=USERNS_MAP, gid_map=USERNS_MAP
+)
 
 # ----------------------------------------------------------------------------- names
 
@@ -205,13 +209,7 @@ def test_root_without_capabilities_is_an_ordinary_user() -> None:
 
 def test_user_namespace_root_only_over_mapped_owners() -> None:
     """Root of a user namespace overrides DAC on inodes it maps, not on host root's."""
-    container_root = Credentials(
-        uid=100000,
-        gid=100000,
-        capabilities=ALL_CAPABILITIES,
-        uid_map=USERNS_MAP,
-        gid_map=USERNS_MAP,
-    )
+    container_root = NAMESPACE_ROOT
     assert container_root.is_namespace_root
     assert not may_access(container_root, Ownership(0, 0, FILE_644), ACCESS_WRITE)
     assert may_access(container_root, Ownership(0, 0, FILE_644), ACCESS_READ)  # other bits
@@ -292,13 +290,7 @@ def test_v2_move_needs_write_access_to_the_common_ancestors_procs() -> None:
     assert v2_move_refusal(host_root, *move, ROOT_PROCS) is None
     group_writable = Ownership(0, 1000, 0o100664)
     assert v2_move_refusal(user, *move, group_writable) is None
-    namespace_root = Credentials(
-        uid=100000,
-        gid=100000,
-        capabilities=ALL_CAPABILITIES,
-        uid_map=USERNS_MAP,
-        gid_map=USERNS_MAP,
-    )
+    namespace_root = NAMESPACE_ROOT
     assert v2_move_refusal(namespace_root, *move, ROOT_PROCS) == "denied"
     assert v2_move_refusal(namespace_root, *move, Ownership(100000, 100000, FILE_644)) is None
 
