@@ -149,14 +149,15 @@ class CallerResolver:
                 return container
         container = self._reader.resolve_pid(pid)
         self.misses += 1
-        if container.init_pid is not None and container.target_pid == container.init_pid:
+        init = container.init_pid
+        if init is not None and container.target_pid == init:
             # Only a found init is worth remembering; a fallback to the caller is not.
             try:
-                start = self._reader.process_start_ticks(container.init_pid)
+                start = self._reader.process_start_ticks(init)
             except self._errors:
                 return container
             container = _with_start(container, start)
-            self._store(namespace, _Init(container.init_pid, start, container))
+            self._store(namespace, _Init(init, start, container))
         return container
 
     def _revalidated(self, cached: _Init, namespace: int, pid: int) -> Container | None:

@@ -72,7 +72,7 @@ def _context_getter() -> Callable[[], Any] | None:
     function = ctypes.PyDLL(library._name).fuse_get_context
     function.restype = ctypes.POINTER(context)
     function.argtypes = []
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 _get_context = _context_getter()
@@ -105,8 +105,7 @@ _api.PyThreadState_Delete.argtypes = [ctypes.c_void_p]
 _ThreadExitHook = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-@_ThreadExitHook
-def _free_at_thread_exit(pinned_state: int | None) -> None:
+def _free_pinned_state(pinned_state: int | None) -> None:
     """pthread key destructor: runs as a pinned libfuse thread exits, and frees the thread
     state ``_pin_current_thread`` kept (libfuse starts threads under bursts and ends them
     when more than ten idle). By now glibc has already cleared Python's own per-thread key,
@@ -121,6 +120,8 @@ def _free_at_thread_exit(pinned_state: int | None) -> None:
         _pinned_count -= 1
 
 
+# The C function pointer libc calls; a module global, so it lives as long as the key.
+_free_at_thread_exit = _ThreadExitHook(_free_pinned_state)
 _exit_key = ctypes.c_uint()
 if _libc.pthread_key_create(ctypes.byref(_exit_key), _free_at_thread_exit) != 0:
     raise ImportError("pthread_key_create failed: no key for the thread-exit hook")
@@ -182,7 +183,7 @@ def _fuse_class() -> Callable[..., Any]:
     libfuse's buffer without releasing the GIL (rule 4); otherwise the binding's own."""
     base: type = _module.FUSE
 
-    class HoldingGilFUSE(base):  # type: ignore[misc, valid-type]
+    class HoldingGilFUSE(base):  # type: ignore[misc]
         def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
             if BINDING == "fusepy":
                 _keep_thread_state()

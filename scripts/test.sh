@@ -29,7 +29,7 @@ step() {
 
 step ruff "$PY" -m ruff check .
 step format "$PY" -m ruff format --check .
-step mypy "$PY" -m mypy --strict lxcfs_model
+step mypy "$PY" -m mypy --strict lxcfs_model lxcfs_fuse lxcfs_cli
 
 echo "== pytest"
 # Hard cap (12 min) so CI, with its apt and pip steps, stays within 15 minutes even if a

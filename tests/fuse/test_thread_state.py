@@ -60,11 +60,11 @@ def test_a_pinned_foreign_thread_frees_its_state_when_it_exits() -> None:
     before = fuse_api._pinned_count
     seen: list[int] = []
 
-    @ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
-    def start(_argument: int | None) -> None:
+    def serve(_argument: int | None) -> None:
         fuse_api._keep_thread_state()
         seen.append(fuse_api._pinned_count)
-        return None
+
+    start = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(serve)
 
     libc = ctypes.CDLL(None)
     thread = ctypes.c_ulong()
