@@ -40,7 +40,7 @@ from lxcfs_model.snapshot import Snapshot, snapshot_from_json, snapshot_to_json
 try:  # typer >= 0.20 vendors click and does not re-export its exception types
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    from click import exceptions as click_exceptions  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 __all__ = ["app", "main", "run"]
 
