@@ -78,8 +78,9 @@ def _leftovers(names: list[str]) -> list[str]:
 @pytest.mark.root
 @pytest.mark.lxcfs
 def test_system_parts_compare_both_daemons(tmp_path: Path) -> None:
-    """The latency, throughput and scale parts read both mounts without a failed read,
-    report every target and remove every cgroup they made."""
+    """The latency, throughput and scale parts read both mounts without a failed read
+    (throughput also our one-thread mode), report every target and remove every cgroup
+    they made."""
     require_root()
     require_fuse()
     require_v1_cgroups()
@@ -95,8 +96,10 @@ def test_system_parts_compare_both_daemons(tmp_path: Path) -> None:
             assert _positive(figures["p50_us"]) and figures["p99_us"] >= figures["p50_us"]
     assert set(latency["cpu"]) == {"ours", "lxcfs"}
     for by_daemon in report["throughput"]["readers"].values():
-        assert by_daemon["ours"]["errors"] == by_daemon["lxcfs"]["errors"] == 0
+        assert set(by_daemon) == {"ours", "lxcfs", "ours -s"}
+        assert all(figures["errors"] == 0 for figures in by_daemon.values())
         assert _positive(by_daemon["ours"]["ops_per_s"])
+        assert _positive(by_daemon["ours -s"]["ops_per_s"])
     scale = report["scale"]
     assert scale["failed_reads"] == {"ours": 0, "lxcfs": 0}
     assert scale["many"]["ours"]["samples"] == scale["containers"] * scale["rounds"]
