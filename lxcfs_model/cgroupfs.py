@@ -327,7 +327,7 @@ class Ownership:
 
 
 def access_for_open_flags(flags: int) -> int:
-    """The access an ``open(2)`` with ``flags`` needs (O_TRUNC needs write, which an
+    """The access an open with ``flags`` (man 2 open) needs (O_TRUNC needs write, which an
     O_RDONLY|O_TRUNC open does not have: the kernel then refuses the truncate itself)."""
     mode = flags & _O_ACCMODE
     if mode == _O_WRONLY:
