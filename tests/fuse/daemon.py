@@ -57,6 +57,17 @@ def interpreter_for(binding: str) -> tuple[str, dict[str, str]]:
     return candidate, env
 
 
+def stop_daemon(process: subprocess.Popen[str]) -> None:
+    """SIGTERM a daemon we started (libfuse then unmounts and exits), SIGKILL it after 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 @contextlib.contextmanager
 def lxcfs_fuse_mount(
     options: Sequence[str] = ("-l", "--enable-cfs"),
@@ -95,12 +106,6 @@ def lxcfs_fuse_mount(
                 raise RuntimeError(f"lxcfs-fuse did not mount on {mountpoint}: {log.read()}")
         yield Daemon(mountpoint, pidfile, process, binding, log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_daemon(process)
         unmount(mountpoint)
         shutil.rmtree(workdir, ignore_errors=True)

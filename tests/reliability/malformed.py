@@ -75,18 +75,13 @@ class CampaignTree:
         self.directories: list[str] = []
         for directory, subdirectories, names in os.walk(destination):
             relative_directory = os.path.relpath(directory, destination)
-            for name in subdirectories:
+            for name in [*subdirectories, *names]:
                 path = os.path.join(directory, name)
                 relative = os.path.normpath(os.path.join(relative_directory, name))
                 if os.path.islink(path):
                     self.links[relative] = os.readlink(path)
-                else:
+                elif name in subdirectories:
                     self.directories.append(relative)
-            for name in names:
-                path = os.path.join(directory, name)
-                relative = os.path.normpath(os.path.join(relative_directory, name))
-                if os.path.islink(path):
-                    self.links[relative] = os.readlink(path)
                 else:
                     self.files[relative] = Path(path).read_bytes()
         # Files no reader opens (v1 ``tasks``, ``cgroup.sane_behavior``) are no target.

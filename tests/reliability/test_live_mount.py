@@ -28,7 +28,7 @@ import pytest
 from lxcfs_fuse.callers import RECENT_SECONDS
 from lxcfs_fuse.pidfile import PidFile
 from lxcfs_fuse.privileges import kept_mask
-from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
+from tests.fuse.daemon import Daemon, lxcfs_fuse_mount, stop_daemon
 from tests.reliability.live import (
     daemon_figures,
     expected_memtotal_line,
@@ -510,13 +510,7 @@ def test_kill_9_then_restart_and_remount_serve_the_container_again(tmp_path: Pat
                 container.wait(timeout=10)
     finally:
         for process in daemons:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_daemon(process)
         for _ in range(3):
             if not _fuse_mounted(mountpoint):
                 break
