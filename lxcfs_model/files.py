@@ -30,11 +30,30 @@ from lxcfs_model.render import (
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, HostSnapshot
 
-__all__ = ["FILES", "HOST_PARTS", "VIEW_PARTS", "FileSpec", "render", "resolve_file", "short_name"]
+__all__ = [
+    "FILES",
+    "HOST_PARTS",
+    "KMEM_SLABINFO",
+    "VIEW_FIELDS",
+    "VIEW_PARTS",
+    "FileSpec",
+    "render",
+    "resolve_file",
+    "short_name",
+]
 
 
 #: The ``CgroupView`` fields a renderer may look at (``problems`` is never rendered).
-VIEW_PARTS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
+VIEW_FIELDS = frozenset(field.name for field in attrs.fields(CgroupView)) - {"problems"}
+
+#: A part of a part: ``MemoryCgroup.kmem_slabinfo``, which only /proc/slabinfo renders. A
+#: file that names ``memory`` without it gets the memory field with ``kmem_slabinfo`` None,
+#: so a /proc/meminfo read does not read memory.kmem.slabinfo (a file and a probe of the
+#: hierarchy root on every miss).
+KMEM_SLABINFO = "memory.kmem_slabinfo"
+
+#: Everything a reader can be asked for: the view fields and the sub-parts above.
+VIEW_PARTS = VIEW_FIELDS | {KMEM_SLABINFO}
 
 #: The ``HostSnapshot`` texts a renderer may look at (``clk_tck`` is not a text: always set).
 HOST_PARTS = frozenset(field.name for field in attrs.fields(HostSnapshot)) - {"clk_tck"}
@@ -46,11 +65,11 @@ _ONLINE = frozenset({"online"})
 
 @attrs.frozen
 class FileSpec:
-    """One rendered file. ``view_parts``/``host_parts``: the view fields and host texts its
-    renderer reads, so a reader need not read the others (the FUSE daemon reads only these
-    per request: /proc/slabinfo alone costs the kernel milliseconds); rendering with the
-    other view fields None and host texts empty gives the same text (tests/properties prove
-    it)."""
+    """One rendered file. ``view_parts``/``host_parts``: the view fields (and sub-parts,
+    ``KMEM_SLABINFO``) and host texts its renderer reads, so a reader need not read the
+    others (the FUSE daemon reads only these per request: /proc/slabinfo alone costs the
+    kernel milliseconds); rendering with the other view fields None and host texts empty
+    gives the same text (tests/properties prove it)."""
 
     path: str
     renderer: Callable[[RenderInputs], Rendered]
@@ -80,7 +99,11 @@ FILES: tuple[FileSpec, ...] = (
     ),
     FileSpec("proc/meminfo", meminfo.render, meminfo.PROVENANCE, _MEMORY, frozenset({"meminfo"})),
     FileSpec(
-        "proc/slabinfo", slabinfo.render, slabinfo.PROVENANCE, _MEMORY, frozenset({"slabinfo"})
+        "proc/slabinfo",
+        slabinfo.render,
+        slabinfo.PROVENANCE,
+        _MEMORY | {KMEM_SLABINFO},
+        frozenset({"slabinfo"}),
     ),
     FileSpec(
         "proc/stat", stat.render, stat.PROVENANCE, _VISIBLE | {"cpu_usage"}, _ONLINE | {"stat"}

@@ -15,7 +15,9 @@ Rules:
    fields are read, together. A container whose init moves to another cgroup, or a new
    container on a recycled pid, has another key and is read afresh at once; only a limit
    changed in place can take up to ``max_age`` to show. ``problems`` are those of the
-   reads the fields came from.
+   reads the fields came from. The sub-part ``KMEM_SLABINFO`` is kept as its own field
+   (the memory field is kept without it) and is read together with ``memory``, so a
+   /proc/slabinfo request never gets a slabinfo text older than its memory values.
 3. Never shared: the clock (uptime and /proc/stat advance on every read, so their
    monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter's
    business, ``lxcfs_fuse.callers``), failures (an exception is never cached, the
@@ -47,6 +49,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
+import attrs
+
+from lxcfs_model.files import KMEM_SLABINFO
 from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
@@ -165,10 +170,12 @@ class CachingReader(SystemReader):
             if part in fields and self._fresh(fields[part][0], now)
         }
         missing = [part for part in parts if part not in fresh]
+        if KMEM_SLABINFO in missing and "memory" not in missing:
+            missing.append("memory")  # the slabinfo text is read with the memory values
         if missing:
             view = super().view_for_container(container, missing)
-            for part in missing:
-                fresh[part] = (now, getattr(view, part), view.problems)
+            for part, value in _fields(view, missing):
+                fresh[part] = (now, value, view.problems)
             with self._lock:
                 merged = self._views.get(key, {})
                 merged.update((part, fresh[part]) for part in missing)
@@ -195,6 +202,15 @@ def _key(container: Container) -> Hashable:
     )
 
 
+def _fields(view: CgroupView, parts: list[str]) -> list[tuple[str, Any]]:
+    """The view's value of each part, the slabinfo text split off the memory field."""
+    memory, slabinfo = view.memory, None
+    if memory is not None and memory.kmem_slabinfo is not None:
+        memory, slabinfo = attrs.evolve(memory, kmem_slabinfo=None), memory.kmem_slabinfo
+    split = {"memory": memory, KMEM_SLABINFO: slabinfo}
+    return [(part, split[part] if part in split else getattr(view, part)) for part in parts]
+
+
 def _assemble(fields: dict[str, _Field]) -> CgroupView:
     """A view of the given fields, with the problems of the reads they came from (each
     read's list once)."""
@@ -205,4 +221,8 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
             seen.append(read_problems)
             problems.extend(read_problems)
     values = {part: value for part, (_, value, _) in fields.items()}
+    slabinfo = values.pop(KMEM_SLABINFO, None)
+    memory = values.get("memory")
+    if slabinfo is not None and memory is not None:
+        values["memory"] = attrs.evolve(memory, kmem_slabinfo=slabinfo)
     return CgroupView(**values, problems=tuple(problems))

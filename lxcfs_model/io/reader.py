@@ -33,7 +33,7 @@ import attrs
 from lxcfs_model import cgroup_parsers as parsers
 from lxcfs_model.cpuset import parse_cpuset
 from lxcfs_model.errors import LxcfsModelError, NoSuchCgroup, NoSuchProcess, ParseError
-from lxcfs_model.files import VIEW_PARTS
+from lxcfs_model.files import KMEM_SLABINFO, VIEW_PARTS
 from lxcfs_model.io.kernel_files import KernelFiles
 from lxcfs_model.io.kernel_files import read_text as read_text
 from lxcfs_model.io.layout import CgroupLayout, Hierarchy, discover_layout
@@ -244,9 +244,10 @@ class _ViewReader:
     # ------------------------------------------------------------------------ controllers
 
     def view(self, init: InitProcess | None, parts: Collection[str] = VIEW_PARTS) -> CgroupView:
-        """The view with the fields named in ``parts`` read (the others None)."""
+        """The view with the fields named in ``parts`` read (the others None); the memory
+        field carries ``kmem_slabinfo`` only if ``KMEM_SLABINFO`` is asked for too."""
         return CgroupView(
-            memory=self.memory() if "memory" in parts else None,
+            memory=self.memory(KMEM_SLABINFO in parts) if "memory" in parts else None,
             cpuset=self.cpuset() if "cpuset" in parts else None,
             cpu=self.cpu() if "cpu" in parts else None,
             cpu_usage=self.cpu_usage() if "cpu_usage" in parts else None,
@@ -256,13 +257,13 @@ class _ViewReader:
             problems=tuple(self.problems),
         )
 
-    def memory(self) -> MemoryCgroup | None:
+    def memory(self, with_slabinfo: bool = True) -> MemoryCgroup | None:
         found = self.locate("memory")
         if found is None:
             return None
         hierarchy, path = found
         if hierarchy.version == "v1":
-            return self.memory_v1(hierarchy, path)
+            return self.memory_v1(hierarchy, path, with_slabinfo)
         return self.memory_v2(hierarchy, path)
 
     def limit_chain(
@@ -289,7 +290,9 @@ class _ViewReader:
             chain.append(LimitLevel(path=level, limit=limit))
         return tuple(chain)
 
-    def memory_v1(self, hierarchy: Hierarchy, path: str) -> MemoryCgroup | None:
+    def memory_v1(
+        self, hierarchy: Hierarchy, path: str, with_slabinfo: bool = True
+    ) -> MemoryCgroup | None:
         usage = self.required(hierarchy, path, "memory.usage_in_bytes", parsers.parse_integer)
         stat = self.required(hierarchy, path, "memory.stat", parsers.parse_flat_keyed)
         # v1 reports the limit at every level including the root (where it is "unlimited").
@@ -304,7 +307,12 @@ class _ViewReader:
         if usage is None or stat is None or limits is None:
             return None
         swap = None
-        if self.exists(hierarchy, path, "memory.memsw.usage_in_bytes"):
+        # Read, not probed first: a missing memsw usage (swapaccount=0) means no swap
+        # accounting, and the probe was one more path lookup on every miss.
+        memsw_usage = self.optional(
+            hierarchy, path, "memory.memsw.usage_in_bytes", parsers.parse_integer
+        )
+        if memsw_usage is not None:
             memsw_limits = self.limit_chain(
                 hierarchy,
                 levels,
@@ -312,14 +320,11 @@ class _ViewReader:
                 parsers.parse_v1_limit,
                 missing_is_unlimited=False,
             )
-            memsw_usage = self.required(
-                hierarchy, path, "memory.memsw.usage_in_bytes", parsers.parse_integer
-            )
-            if memsw_limits is not None and memsw_usage is not None:
+            if memsw_limits is not None:
                 swap = SwapAccounting(limits=memsw_limits, usage=memsw_usage)
         slabinfo = None
         # spec 3.10: the per-cgroup slabinfo is used only if the hierarchy root has one.
-        if self.exists(hierarchy, "/", "memory.kmem.slabinfo"):
+        if with_slabinfo and self.exists(hierarchy, "/", "memory.kmem.slabinfo"):
             slabinfo = self.optional(hierarchy, path, "memory.kmem.slabinfo", _verbatim)
         return MemoryCgroup(
             version="v1",

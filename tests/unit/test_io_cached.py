@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from lxcfs_model.errors import LxcfsModelError, NoSuchProcess
+from lxcfs_model.files import KMEM_SLABINFO
 from lxcfs_model.io import CachingReader, Container, SystemReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -217,3 +218,31 @@ def test_ancestor_failures_are_not_kept(tree: Path) -> None:
         with pytest.raises(FileNotFoundError):
             reader.read_cgroup_file(missing, ancestor=True)
     assert reader.ancestor_files() == 0
+
+
+def test_cgroup_slabinfo_is_read_only_when_asked_for(tree: Path) -> None:
+    """memory.kmem.slabinfo is read only for the KMEM_SLABINFO sub-part: a memory request
+    (meminfo's) leaves it None and never touches the file, a slabinfo request gets exactly
+    what the uncached reader reads, with the memory values read at the same time."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    plain = SystemReader(str(tree))
+    container = reader.resolve_pid(4242)
+    slab = tree / C1_MEMORY / "memory.kmem.slabinfo"
+    text = slab.read_text()
+    slab.unlink()
+    slab.mkdir()  # unreadable: reading it would be a problem
+    memory_only = reader.view_for_container(container, {"memory"})
+    assert memory_only.memory is not None and memory_only.memory.kmem_slabinfo is None
+    assert memory_only.problems == ()
+    assert plain.view_for_container(container, {"memory"}) == memory_only
+    slab.rmdir()
+    slab.write_text(text)
+    _set_usage(tree, 4242)
+    with_slab = reader.view_for_container(container, {"memory", KMEM_SLABINFO})
+    assert with_slab.memory is not None and with_slab.memory.kmem_slabinfo == text
+    assert with_slab.memory.usage == 4242  # read together with the slabinfo text
+    assert with_slab == plain.view_for_container(container, {"memory", KMEM_SLABINFO})
+    assert reader.cached_view(container, {"memory", KMEM_SLABINFO}) == with_slab
+    again = reader.view_for_container(container, {"memory"})
+    assert again.memory == attrs.evolve(with_slab.memory, kmem_slabinfo=None)

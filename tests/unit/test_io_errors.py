@@ -296,3 +296,14 @@ def test_garbage_in_any_cgroup_file_never_raises(
             assert all(isinstance(problem, str) and problem for problem in view.problems)
     finally:
         target.write_bytes(original)
+
+
+def test_malformed_memsw_usage_drops_swap_only(v1_tree: Path) -> None:
+    """A garbage memory.memsw.usage_in_bytes makes swap None with one problem naming it;
+    the memory values stay."""
+    (v1_tree / V1_C1.format("memory") / "memory.memsw.usage_in_bytes").write_text("lots\n")
+    view = SystemReader(str(v1_tree)).view_for_cgroup("/lxc/c1")
+    assert view.memory is not None and view.memory.swap is None
+    assert view.memory.usage == 73400320
+    assert len(view.problems) == 1
+    assert "/sys/fs/cgroup/memory/lxc/c1/memory.memsw.usage_in_bytes" in view.problems[0]
