@@ -12,28 +12,51 @@ Rules:
    call that finds them all busy waits for one within its own deadline and then gives up,
    so the mount keeps answering (with fallbacks) however many reads stall. Workers are
    daemon threads started on demand: a worker stuck forever never blocks the daemon's exit.
-3. ``LogOncePer`` logs a given line at most once per ``interval`` seconds, so a cgroup file
+3. A thread that must never wait (the one serving thread of ``devfuse``) marks itself with
+   ``inline_only()``; ``Deadline.call`` then raises ``MustDefer`` at once instead of waiting,
+   and the caller hands the whole request to a thread that may wait. ``MustDefer`` is a
+   BaseException so that no ``except Exception`` on the way swallows it.
+4. ``LogOncePer`` logs a given line at most once per ``interval`` seconds, so a cgroup file
    that fails on every read makes one line a minute, not one per read; it remembers at
    most ``capacity`` lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Deadline", "DeadlineExceeded", "LogOncePer"]
+__all__ = ["Deadline", "DeadlineExceeded", "LogOncePer", "MustDefer", "inline_only"]
 
 T = TypeVar("T")
 
 
 class DeadlineExceeded(Exception):
     """The work did not finish in time (or no worker was free to start it)."""
+
+
+class MustDefer(BaseException):
+    """Raised by ``Deadline.call`` on an ``inline_only`` thread (rule 3): this work may wait,
+    serve the request on another thread."""
+
+
+_inline = threading.local()
+
+
+@contextlib.contextmanager
+def inline_only() -> Iterator[None]:
+    """Within this block, on this thread, ``Deadline.call`` raises ``MustDefer`` (rule 3)."""
+    _inline.on = True
+    try:
+        yield
+    finally:
+        _inline.on = False
 
 
 class _Job(Generic[T]):
@@ -66,7 +89,10 @@ class Deadline:
             return self._in_flight
 
     def call(self, function: Callable[[], T]) -> T:
-        """``function()``'s result or exception, or ``DeadlineExceeded`` after ``seconds``."""
+        """``function()``'s result or exception, or ``DeadlineExceeded`` after ``seconds``;
+        ``MustDefer`` at once on an ``inline_only`` thread (rule 3)."""
+        if getattr(_inline, "on", False):
+            raise MustDefer
         started = time.monotonic()
         if not self._slots.acquire(timeout=self.seconds):
             with self._lock:

@@ -1,14 +1,18 @@
-"""The one import point of the FUSE binding: fusepy (libfuse 2) or mfusepy (libfuse 2 or 3).
+"""The one import point of the FUSE binding: our own /dev/fuse session, fusepy (libfuse 2) or
+mfusepy (libfuse 2 or 3).
 
 Rules:
-1. Nothing else in the project imports ``fuse`` or ``mfusepy``; every binding detail (how an
-   operations object is dispatched, which libfuse is loaded, which mount options that libfuse
-   knows) is settled here.
-2. Choice: ``LXCFS_FUSE_API=fusepy|mfusepy`` forces one; otherwise fusepy when importable
-   (the declared dependency), else mfusepy. mfusepy loads libfuse 2 when both are installed;
-   ``FUSE_LIBRARY_NAME=fuse3`` (mfusepy's own variable) selects libfuse 3.
-3. Both bindings run handlers with ``raw_fi=True`` so ``open`` can set ``direct_io`` on the
-   kernel's file info; both get the same operations object.
+1. Nothing else in the project imports ``fuse``, ``mfusepy`` or ``devfuse``; every binding
+   detail (how an operations object is dispatched, which libfuse is loaded, which mount
+   options it knows) is settled here.
+2. Choice: ``LXCFS_FUSE_API=devfuse|fusepy|mfusepy`` forces one. Otherwise ``devfuse``
+   (``lxcfs_fuse.devfuse``: the daemon reads /dev/fuse itself, one serving thread, no
+   libfuse; docs/performance.md, third round) when running as root, which mounting with
+   mount(2) needs; else fusepy when importable (the declared dependency), else mfusepy.
+   mfusepy loads libfuse 2 when both are installed; ``FUSE_LIBRARY_NAME=fuse3`` (mfusepy's
+   own variable) selects libfuse 3.
+3. The libfuse bindings run handlers with ``raw_fi=True`` so ``open`` can set ``direct_io``
+   on the kernel's file info; every binding gets the same operations object.
 4. What every request calls into C (``fuse_get_context``, the copy of a read's answer into
    libfuse's buffer) is called without releasing the GIL: those calls return at once, and a
    release under concurrent readers costs a thread switch to win the GIL back.
@@ -32,19 +36,23 @@ from typing import Any
 __all__ = [
     "BINDING",
     "FUSE_MAJOR",
+    "describe",
     "fuse_caller",
     "mount",
 ]
 
+_BINDINGS = ("devfuse", "fusepy", "mfusepy")
+
 
 def _load_binding() -> tuple[str, ModuleType]:
     forced = os.environ.get("LXCFS_FUSE_API", "").strip()
-    candidates = [forced] if forced else ["fusepy", "mfusepy"]
+    if forced and forced not in _BINDINGS:
+        raise ImportError(f"LXCFS_FUSE_API={forced!r}: choose one of {', '.join(_BINDINGS)}")
+    root = os.geteuid() == 0  # devfuse mounts with mount(2), which needs root (rule 2)
+    candidates = [forced] if forced else list(_BINDINGS if root else _BINDINGS[1:])
     errors: list[str] = []
     for name in candidates:
-        module_name = "fuse" if name == "fusepy" else name
-        if name not in ("fusepy", "mfusepy"):
-            raise ImportError(f"LXCFS_FUSE_API={forced!r}: choose fusepy or mfusepy")
+        module_name = {"fusepy": "fuse", "devfuse": "lxcfs_fuse.devfuse"}.get(name, name)
         try:
             return name, importlib.import_module(module_name)
         except (ImportError, OSError) as error:  # OSError: the module found no libfuse
@@ -54,8 +62,15 @@ def _load_binding() -> tuple[str, ModuleType]:
 
 BINDING, _module = _load_binding()
 
-#: The libfuse major version the binding loaded (2 or 3): decides which options exist.
-FUSE_MAJOR: int = int(getattr(_module, "fuse_version_major", 2))
+#: The libfuse major version the binding loaded (2 or 3; 0 for devfuse, which has none).
+FUSE_MAJOR: int = 0 if BINDING == "devfuse" else int(getattr(_module, "fuse_version_major", 2))
+
+
+def describe() -> str:
+    """The binding in words, for the start-up log line."""
+    if BINDING == "devfuse":
+        return "devfuse (own /dev/fuse session, no libfuse)"
+    return f"{BINDING}, libfuse {FUSE_MAJOR}"
 
 
 # Crossings made on every request hold the GIL (rule 4): a ctypes foreign call made
@@ -83,6 +98,9 @@ _memmove_holding_gil = ctypes.PYFUNCTYPE(
 
 def fuse_caller() -> tuple[int, int, int]:
     """(uid, gid, pid) of the task whose request is being served (pid in our pid namespace)."""
+    if BINDING == "devfuse":
+        caller: tuple[int, int, int] = _module.caller()
+        return caller
     if _get_context is None:
         uid, gid, pid = _module.fuse_get_context()
         return int(uid), int(gid), int(pid)
@@ -230,7 +248,18 @@ def mount(
     reports a failure.
 
     Always foreground: libfuse's own daemonizing forks after Python may have started threads,
-    which leaves the child without them; 7.0 never daemonizes either."""
+    which leaves the child without them; 7.0 never daemonizes either.
+
+    devfuse serves in the calling (main) thread and takes SIGINT/SIGTERM/SIGHUP itself;
+    ``single_threaded`` changes nothing there (it always serves from one thread) and
+    ``debug`` is the operations' own request trace."""
+    if BINDING == "devfuse":
+        try:
+            session = _module.mount(operations, mountpoint, options)
+        except _module.MountOptionError as error:
+            raise RuntimeError(str(error)) from None
+        _module.serve_until_signalled(session, mountpoint)
+        return
     fuse_class = _fuse_class()
     target: object = _FusepyDispatch(operations) if BINDING == "fusepy" else operations
     try:

@@ -173,11 +173,7 @@ def serve(options: DaemonOptions) -> int:
         housekeeping = Housekeeping(content)
         housekeeping.start()
         log.info(
-            "serving %s (lxcfs-fuse %s, %s, libfuse %d)",
-            options.mountpoint,
-            __version__,
-            fuse_api.BINDING,
-            fuse_api.FUSE_MAJOR,
+            "serving %s (lxcfs-fuse %s, %s)", options.mountpoint, __version__, fuse_api.describe()
         )
         cgroups = CgroupTreeOperations(content) if options.enable_cgroup else None
         fuse_api.mount(

@@ -45,6 +45,7 @@ from typing import Any, Protocol, TypeVar, cast
 import attrs
 
 from lxcfs_fuse.cgroup_tree import MOUNT_DIRECTORY, CgroupTreeOperations, is_cgroup_path
+from lxcfs_fuse.deadline import MustDefer
 from lxcfs_fuse.fuse_api import fuse_caller, handle_of, set_direct_io
 from lxcfs_fuse.tree import CpuDirectory, Node, Tree
 from lxcfs_model.errors import LxcfsModelError
@@ -119,6 +120,8 @@ def _guarded(handler: F) -> F:
             else:
                 log.warning("%s %s failed: %s", name, path, error)
             raise ErrnoError(code) from None
+        except MustDefer:
+            raise  # not a failure: the binding serves the request again on a worker
         except BaseException as error:  # rule 2: nothing escapes a handler
             if _is_model_error(error):
                 log.warning("%s %s failed: %s", name, path, error)

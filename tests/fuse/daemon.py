@@ -1,6 +1,7 @@
 """Our daemon mounted for a test: started in the foreground as a subprocess, always stopped.
 
-Bindings: ``fusepy`` runs under this interpreter. ``mfusepy`` (libfuse 3) runs under the
+Bindings: ``devfuse`` (the daemon's default as root: its own /dev/fuse session) and
+``fusepy`` run under this interpreter. ``mfusepy`` (libfuse 3) runs under the
 interpreter named by ``LXCFS_TEST_MFUSEPY_PYTHON`` (a venv with mfusepy and this project),
 or this one if it can import mfusepy; otherwise its tests skip with that reason.
 CI: ``python3 -m venv --system-site-packages /tmp/venv-mf && /tmp/venv-mf/bin/pip install
@@ -23,7 +24,7 @@ import pytest
 
 from tests.system.harness import require_fuse, require_root, unmount, wait_for_mount
 
-BINDINGS = ("fusepy", "mfusepy")
+BINDINGS = ("devfuse", "fusepy", "mfusepy")
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Daemon:
 def interpreter_for(binding: str) -> tuple[str, dict[str, str]]:
     """The Python and environment that run the daemon on ``binding`` (skip if unavailable)."""
     env = dict(os.environ, LXCFS_FUSE_API=binding)
-    if binding == "fusepy":
+    if binding in ("devfuse", "fusepy"):
         return sys.executable, env
     env["FUSE_LIBRARY_NAME"] = "fuse3"
     candidate = os.environ.get("LXCFS_TEST_MFUSEPY_PYTHON", sys.executable)
@@ -71,7 +72,7 @@ def stop_daemon(process: subprocess.Popen[str]) -> None:
 @contextlib.contextmanager
 def lxcfs_fuse_mount(
     options: Sequence[str] = ("-l", "--enable-cfs"),
-    binding: str = "fusepy",
+    binding: str = "devfuse",
     *,
     extra_env: Mapping[str, str] | None = None,
     cwd: str | None = None,

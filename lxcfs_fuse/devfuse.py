@@ -1,0 +1,606 @@
+"""Our own FUSE session: the daemon talks to /dev/fuse itself, without libfuse.
+
+Why (docs/performance.md, third round): through libfuse every request is a ctypes callback on
+one of libfuse's threads, and each must win the GIL from the thread that served the last
+one. That hand-off capped throughput as readers were added, and fusepy's per-callback
+conversions were most of a small read's cost. Here one Python thread reads a request, serves
+it and writes the answer: no thread switch, no callback, no conversion but ``struct``.
+
+Rules:
+1. The operations object is the one every binding gets (``LxcfsOperations``, fusepy's API:
+   paths in, dicts, bytes and ``ErrnoError`` out); this module translates the kernel's
+   requests into those calls as libfuse's high-level API does (node ids to paths, the order
+   of SETATTR's parts, readdir buffered per open directory, ENOSYS for what the operations
+   lack), so the behaviour a reader sees is the operations', whatever the binding.
+2. One serving thread, which never waits on anything that can stall: a request that would
+   have to (``deadline.MustDefer``: it needs a file other than a kernel file, or it is a
+   cgroup-tree request) is handed whole to a small pool of worker threads, which serve it
+   under the request deadline and write its answer themselves. Answers may go back in any
+   order; the kernel matches them by ``unique``.
+3. The caller of a request is in its header (uid, gid, pid in our pid namespace, as libfuse's
+   ``fuse_get_context`` gives them); ``caller()`` returns the one of the request being served
+   on this thread.
+4. Mounting is ``mount(2)`` with the descriptor, as libfuse does for root (the daemon runs as
+   root, like lxcfs): ``lxcfs on <dir> type fuse.lxcfs (rw,nosuid,nodev,relatime,user_id=0,
+   group_id=0,allow_other)``. Leaving: SIGTERM, SIGINT or SIGHUP end the loop and detach the
+   mount (``umount2(MNT_DETACH)``, libfuse's own way); an ``umount`` from outside ends the
+   loop when the kernel says the connection is gone (ENODEV).
+5. Nothing a request does can end the loop: any exception becomes EIO and one log line.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lxcfs_fuse import fuse_protocol as wire
+from lxcfs_fuse.deadline import MustDefer, inline_only
+from lxcfs_fuse.fuse_protocol import Opcode
+
+__all__ = ["MountOptionError", "Session", "caller", "mount"]
+
+log = logging.getLogger("lxcfs_fuse")
+
+#: How long the kernel keeps a name and its attributes (lxcfs's entry/attr_timeout 0.5 s).
+ENTRY_SECONDS = 0.5
+ATTR_SECONDS = 0.5
+#: Worker threads for requests that may stall (rule 2); each waits at most the deadline.
+DEFERRED_WORKERS = 8
+
+_MS_RDONLY = 1
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_NOEXEC = 8
+_MS_SYNCHRONOUS = 16
+_MS_DIRSYNC = 128
+_MS_NOATIME = 1024
+_MS_NODIRATIME = 2048
+_MS_RELATIME = 1 << 21
+_MS_STRICTATIME = 1 << 24
+_MNT_DETACH = 2
+
+#: ``-o`` options that are mount flags: (flags set, flags cleared).
+_FLAG_OPTIONS: Mapping[str, tuple[int, int]] = {
+    "ro": (_MS_RDONLY, 0),
+    "rw": (0, _MS_RDONLY),
+    "nosuid": (_MS_NOSUID, 0),
+    "suid": (0, _MS_NOSUID),
+    "nodev": (_MS_NODEV, 0),
+    "dev": (0, _MS_NODEV),
+    "noexec": (_MS_NOEXEC, 0),
+    "exec": (0, _MS_NOEXEC),
+    "sync": (_MS_SYNCHRONOUS, 0),
+    "async": (0, _MS_SYNCHRONOUS),
+    "dirsync": (_MS_DIRSYNC, 0),
+    "noatime": (_MS_NOATIME, 0),
+    "atime": (0, _MS_NOATIME),
+    "nodiratime": (_MS_NODIRATIME, 0),
+    "diratime": (0, _MS_NODIRATIME),
+    "relatime": (_MS_RELATIME, 0),
+    "norelatime": (0, _MS_RELATIME),
+    "strictatime": (_MS_STRICTATIME, 0),
+}
+#: ``-o`` options the kernel's fuse takes as mount data.
+_KERNEL_OPTIONS = ("default_permissions", "max_read", "blksize")
+#: ``-o`` options libfuse's high-level API takes for itself; this session answers as it does
+#: with their defaults, and these values are those defaults or names only (fsname, subtype).
+_LIBRARY_OPTIONS = ("fsname", "subtype", "entry_timeout", "attr_timeout", "allow_other")
+
+_current = threading.local()
+
+
+class MountOptionError(ValueError):
+    """A ``-o`` option this session cannot honour."""
+
+
+def caller() -> tuple[int, int, int]:
+    """(uid, gid, pid) of the request being served on this thread (rule 3)."""
+    found: tuple[int, int, int] = getattr(_current, "caller", (0, 0, 0))
+    return found
+
+
+class FileInfo:
+    """What an operation's ``open`` may set, and ``read``/``release`` find: fusepy's
+    ``fuse_file_info`` fields the operations use."""
+
+    __slots__ = ("direct_io", "fh", "flags", "keep_cache", "nonseekable")
+
+    def __init__(self, flags: int = 0, fh: int = 0) -> None:
+        self.flags = flags
+        self.fh = fh
+        self.direct_io = 0
+        self.keep_cache = 0
+        self.nonseekable = 0
+
+
+class _Nodes:
+    """Node ids and their paths, as libfuse's high-level API keeps them: one id per path
+    while the kernel remembers it (lookup counts), the root is 1."""
+
+    def __init__(self) -> None:
+        self.paths: dict[int, str] = {1: "/"}
+        self._ids: dict[str, int] = {"/": 1}
+        self._lookups: dict[int, int] = {1: 1}
+        self._next = 2
+        self._lock = threading.Lock()
+
+    def child(self, parent: int, name: str) -> str:
+        base = self.paths.get(parent)
+        if base is None:
+            raise OSError(errno.ENOENT, "unknown node")
+        if name == "..":
+            return base.rsplit("/", 1)[0] or "/"
+        if name == ".":
+            return base
+        return ("" if base == "/" else base) + "/" + name
+
+    def remember(self, path: str) -> int:
+        """The node id of ``path``, its lookup count raised by one."""
+        with self._lock:
+            nodeid = self._ids.get(path)
+            if nodeid is None:
+                nodeid = self._next
+                self._next += 1
+                self._ids[path] = nodeid
+                self.paths[nodeid] = path
+                self._lookups[nodeid] = 0
+            self._lookups[nodeid] += 1
+            return nodeid
+
+    def forget(self, nodeid: int, count: int) -> None:
+        with self._lock:
+            left = self._lookups.get(nodeid, 0) - count
+            if nodeid == 1 or left > 0:
+                if nodeid in self._lookups:
+                    self._lookups[nodeid] = max(left, 1 if nodeid == 1 else 0)
+                return
+            self._lookups.pop(nodeid, None)
+            path = self.paths.pop(nodeid, None)
+            if path is not None and self._ids.get(path) == nodeid:
+                del self._ids[path]
+
+    def removed(self, path: str) -> None:
+        """``path`` was removed: a later lookup of the same name is a new node (its old id
+        lives on for the kernel until forgotten)."""
+        with self._lock:
+            self._ids.pop(path, None)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+class Session:
+    """Serves ``operations`` on an open /dev/fuse descriptor (rules 1-2, 5)."""
+
+    def __init__(self, operations: Any, fd: int, *, workers: int = DEFERRED_WORKERS) -> None:
+        self._operations = operations
+        self._fd = fd
+        self.nodes = _Nodes()
+        self._directories: dict[int, tuple[str, list[str] | None]] = {}
+        self._next_directory = 1
+        self._directory_lock = threading.Lock()
+        self._deferred: queue.SimpleQueue[tuple[int, int, int, tuple[int, int, int], bytes]] = (
+            queue.SimpleQueue()
+        )
+        self._max_workers = workers
+        self._workers = 0
+        self._idle_workers = 0
+        self._workers_lock = threading.Lock()
+        self.stopping = False
+        self._blocked_in_read = False
+        self._handlers: dict[int, Callable[[int, bytes], bytes | None]] = {
+            Opcode.LOOKUP: self._lookup,
+            Opcode.GETATTR: self._getattr,
+            Opcode.SETATTR: self._setattr,
+            Opcode.READLINK: self._readlink,
+            Opcode.MKDIR: self._mkdir,
+            Opcode.RMDIR: self._rmdir,
+            Opcode.UNLINK: self._unlink,
+            Opcode.MKNOD: self._mknod,
+            Opcode.SYMLINK: self._symlink,
+            Opcode.RENAME: self._rename,
+            Opcode.RENAME2: self._rename,
+            Opcode.LINK: self._link,
+            Opcode.CREATE: self._create,
+            Opcode.OPEN: self._open,
+            Opcode.READ: self._read,
+            Opcode.WRITE: self._write,
+            Opcode.RELEASE: self._release,
+            Opcode.FSYNC: self._fsync,
+            Opcode.STATFS: lambda nodeid, body: wire.statfs_out(),
+            Opcode.OPENDIR: self._opendir,
+            Opcode.READDIR: self._readdir,
+            Opcode.RELEASEDIR: self._releasedir,
+            Opcode.ACCESS: self._access,
+            Opcode.DESTROY: self._destroy,
+        }
+
+    # ------------------------------------------------------------------------ the loop
+
+    def serve(self) -> None:
+        """Answer requests until the connection ends or ``stop`` (rule 4)."""
+        buffer = bytearray(wire.REQUEST_BUFFER)
+        view = memoryview(buffer)
+        header = wire.IN_HEADER
+        with inline_only():  # this thread never waits (rule 2)
+            while not self.stopping:
+                length = self._read_request(buffer)
+                if not length:
+                    return  # unmounted (a socket standing in for /dev/fuse: closed)
+                if length < header.size:
+                    log.error("short FUSE request (%d bytes) ignored", length)
+                    continue
+                _, opcode, unique, nodeid, uid, gid, pid, _, _ = header.unpack_from(buffer)
+                body = bytes(view[header.size : length])
+                self._serve_one(opcode, unique, nodeid, (uid, gid, pid), body)
+
+    def _read_request(self, buffer: bytearray) -> int | None:
+        """The next request's length, or None once unmounted."""
+        while True:
+            try:
+                self._blocked_in_read = True
+                return os.readv(self._fd, [buffer])
+            except InterruptedError:
+                continue
+            except OSError as error:
+                if error.errno == errno.ENOENT:
+                    continue  # the request was interrupted before we read it
+                if error.errno == errno.ENODEV:
+                    return None  # unmounted
+                raise
+            finally:
+                self._blocked_in_read = False
+
+    def interrupt_read(self) -> bool:
+        """For a signal handler: whether the loop is blocked in its read (then the handler
+        raises to leave it; otherwise ``stopping`` ends the loop after this request)."""
+        self.stopping = True
+        return self._blocked_in_read
+
+    def _serve_one(
+        self,
+        opcode: int,
+        unique: int,
+        nodeid: int,
+        who: tuple[int, int, int],
+        body: bytes,
+    ) -> None:
+        if opcode == Opcode.INIT:
+            self._send(self._init(unique, body))
+            return
+        if opcode in wire.NO_REPLY:
+            if opcode == Opcode.FORGET:
+                self.nodes.forget(nodeid, wire.FORGET_IN.unpack_from(body)[0])
+            elif opcode == Opcode.BATCH_FORGET:
+                count = wire.BATCH_FORGET_IN.unpack_from(body)[0]
+                for index in range(count):
+                    offset = wire.BATCH_FORGET_IN.size + index * wire.FORGET_ONE.size
+                    self.nodes.forget(*wire.FORGET_ONE.unpack_from(body, offset))
+            return  # INTERRUPT: requests here are short or bounded by the deadline
+        handler = self._handlers.get(opcode)
+        if handler is None:
+            self._send(wire.reply(unique, errno.ENOSYS))
+            return
+        _current.caller = who
+        try:
+            payload = handler(nodeid, body)
+        except MustDefer:
+            self._defer(opcode, unique, nodeid, who, body)
+            return
+        except OSError as error:
+            code = error.errno if isinstance(error.errno, int) and error.errno > 0 else errno.EIO
+            self._send(wire.reply(unique, code))
+            return
+        except Exception as error:  # rule 5
+            log.error("FUSE request %d failed: %s: %s", opcode, type(error).__name__, error)
+            self._send(wire.reply(unique, errno.EIO))
+            return
+        finally:
+            _current.caller = (0, 0, 0)
+        if payload is not None:
+            self._send(wire.reply(unique, 0, payload))
+
+    def _send(self, answer: bytes) -> None:
+        try:
+            os.write(self._fd, answer)
+        except OSError as error:
+            # ENOENT: the request was interrupted and is gone; ENODEV: unmounted meanwhile.
+            if error.errno not in (errno.ENOENT, errno.ENODEV):
+                log.warning("cannot answer a FUSE request: %s", error)
+
+    # ----------------------------------------------------------- deferred requests (rule 2)
+
+    def _defer(
+        self, opcode: int, unique: int, nodeid: int, who: tuple[int, int, int], body: bytes
+    ) -> None:
+        self._deferred.put((opcode, unique, nodeid, who, body))
+        with self._workers_lock:
+            if self._idle_workers > 0 or self._workers >= self._max_workers:
+                return
+            self._workers += 1
+        threading.Thread(target=self._work, name="lxcfs-deferred", daemon=True).start()
+
+    def _work(self) -> None:
+        # The serving thread alone takes the leaving signals (rule 4).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        while True:
+            with self._workers_lock:
+                self._idle_workers += 1
+            opcode, unique, nodeid, who, body = self._deferred.get()
+            with self._workers_lock:
+                self._idle_workers -= 1
+            self._serve_one(opcode, unique, nodeid, who, body)
+
+    # --------------------------------------------------------------- requests (rule 1)
+
+    def _init(self, unique: int, body: bytes) -> bytes:
+        major, minor, max_readahead, _ = wire.INIT_IN.unpack_from(body)
+        try:
+            return wire.reply(unique, 0, wire.init_out(major, minor, max_readahead))
+        except ValueError as error:
+            log.error("%s", error)
+            return wire.reply(unique, errno.EPROTO)
+
+    def _path(self, nodeid: int) -> str:
+        path = self.nodes.paths.get(nodeid)
+        if path is None:
+            raise OSError(errno.ENOENT, "unknown node")
+        return path
+
+    def _entry(self, path: str) -> bytes:
+        attributes = self._operations.getattr(path, None)
+        nodeid = self.nodes.remember(path)
+        return wire.entry_out(nodeid, attributes, ENTRY_SECONDS, ATTR_SECONDS)
+
+    def _lookup(self, nodeid: int, body: bytes) -> bytes:
+        return self._entry(self.nodes.child(nodeid, wire.name_at(body)))
+
+    def _getattr(self, nodeid: int, body: bytes) -> bytes:
+        attributes = self._operations.getattr(self._path(nodeid), None)
+        return wire.attr_out(nodeid, attributes, ATTR_SECONDS)
+
+    def _setattr(self, nodeid: int, body: bytes) -> bytes:
+        """chmod, chown, truncate, then the times, in libfuse's order; the first failure is
+        the answer. There is no utimens operation, so setting times is ENOSYS, as there."""
+        fields = wire.SETATTR_IN.unpack_from(body)
+        valid, _, fh, size = fields[0], fields[1], fields[2], fields[3]
+        mode, uid, gid = fields[11], fields[13], fields[14]
+        path = self._path(nodeid)
+        if valid & wire.FATTR_MODE:
+            self._operations.chmod(path, mode & 0o7777)
+        if valid & (wire.FATTR_UID | wire.FATTR_GID):
+            self._operations.chown(
+                path,
+                uid if valid & wire.FATTR_UID else -1,
+                gid if valid & wire.FATTR_GID else -1,
+            )
+        if valid & wire.FATTR_SIZE:
+            self._operations.truncate(path, size, fh if valid & wire.FATTR_FH else None)
+        if valid & (wire.FATTR_ATIME | wire.FATTR_MTIME):
+            raise OSError(errno.ENOSYS, "no utimens")
+        return wire.attr_out(nodeid, self._operations.getattr(path, None), ATTR_SECONDS)
+
+    def _readlink(self, nodeid: int, body: bytes) -> bytes:
+        target: str = self._operations.readlink(self._path(nodeid))
+        return target.encode("utf-8", "surrogateescape")
+
+    def _mkdir(self, nodeid: int, body: bytes) -> bytes:
+        mode, _ = wire.MKDIR_IN.unpack_from(body)
+        path = self.nodes.child(nodeid, wire.name_at(body, wire.MKDIR_IN.size))
+        self._operations.mkdir(path, mode)
+        return self._entry(path)
+
+    def _removal(self, nodeid: int, body: bytes, operation: str) -> bytes:
+        path = self.nodes.child(nodeid, wire.name_at(body))
+        getattr(self._operations, operation)(path)
+        self.nodes.removed(path)
+        return b""
+
+    def _rmdir(self, nodeid: int, body: bytes) -> bytes:
+        return self._removal(nodeid, body, "rmdir")
+
+    def _unlink(self, nodeid: int, body: bytes) -> bytes:
+        return self._removal(nodeid, body, "unlink")
+
+    def _mknod(self, nodeid: int, body: bytes) -> bytes:
+        mode, rdev = wire.MKDIR_IN.unpack_from(body)  # fuse_mknod_in: mode rdev umask padding
+        path = self.nodes.child(nodeid, wire.name_at(body, 16))
+        self._operations.mknod(path, mode, rdev)
+        return self._entry(path)
+
+    def _symlink(self, nodeid: int, body: bytes) -> bytes:
+        name = wire.name_at(body)
+        target = wire.name_at(body, len(name.encode("utf-8", "surrogateescape")) + 1)
+        path = self.nodes.child(nodeid, name)
+        self._operations.symlink(path, target)
+        return self._entry(path)
+
+    def _rename(self, nodeid: int, body: bytes) -> bytes:
+        # Nothing here can be renamed (the operations refuse); the request's names are
+        # not needed to say so.
+        self._operations.rename(self._path(nodeid), self._path(nodeid))
+        return b""
+
+    def _link(self, nodeid: int, body: bytes) -> bytes:
+        self._operations.link(self._path(nodeid), self._path(nodeid))
+        return b""
+
+    def _create(self, nodeid: int, body: bytes) -> bytes:
+        flags, mode = wire.OPEN_IN.unpack_from(body)  # fuse_create_in: flags mode umask ...
+        path = self.nodes.child(nodeid, wire.name_at(body, 16))
+        self._operations.create(path, mode, FileInfo(flags))
+        raise OSError(errno.ENOSYS, "create")  # the operations never create a file
+
+    def _open(self, nodeid: int, body: bytes) -> bytes:
+        flags, _ = wire.OPEN_IN.unpack_from(body)
+        info = FileInfo(flags)
+        self._operations.open(self._path(nodeid), info)
+        return wire.open_out(info.fh, direct_io=bool(info.direct_io))
+
+    def _read(self, nodeid: int, body: bytes) -> bytes:
+        fh, offset, size = wire.READ_IN.unpack_from(body)[:3]
+        data: bytes = self._operations.read(
+            self.nodes.paths.get(nodeid), size, offset, FileInfo(0, fh)
+        )
+        return data[:size]
+
+    def _write(self, nodeid: int, body: bytes) -> bytes:
+        fh, offset, size = wire.WRITE_IN.unpack_from(body)[:3]
+        data = body[wire.WRITE_IN.size : wire.WRITE_IN.size + size]
+        written: int = self._operations.write(
+            self.nodes.paths.get(nodeid), data, offset, FileInfo(0, fh)
+        )
+        return wire.write_out(written)
+
+    def _release(self, nodeid: int, body: bytes) -> bytes:
+        fh, flags = wire.RELEASE_IN.unpack_from(body)[:2]
+        self._operations.release(self.nodes.paths.get(nodeid), FileInfo(flags, fh))
+        return b""
+
+    def _fsync(self, nodeid: int, body: bytes) -> bytes:
+        fh, flags, _ = wire.FSYNC_IN.unpack_from(body)
+        self._operations.fsync(self.nodes.paths.get(nodeid), flags & 1, FileInfo(0, fh))
+        return b""
+
+    def _opendir(self, nodeid: int, body: bytes) -> bytes:
+        path = self._path(nodeid)
+        self._operations.opendir(path)
+        with self._directory_lock:
+            handle = self._next_directory
+            self._next_directory += 1
+            self._directories[handle] = (path, None)
+        return wire.open_out(handle, direct_io=False)
+
+    def _readdir(self, nodeid: int, body: bytes) -> bytes:
+        """The listing is taken at offset 0 and kept with the open directory, so a listing
+        read in several requests is one consistent list (libfuse buffers it the same way)."""
+        fh, offset, size = wire.READ_IN.unpack_from(body)[:3]
+        with self._directory_lock:
+            found = self._directories.get(fh)
+        if found is None:
+            raise OSError(errno.EBADF, "unknown directory handle")
+        path, names = found
+        if offset == 0 or names is None:
+            names = list(self._operations.readdir(path, fh))
+            with self._directory_lock:
+                if fh in self._directories:
+                    self._directories[fh] = (path, names)
+        return wire.dirents(names, offset, size)
+
+    def _releasedir(self, nodeid: int, body: bytes) -> bytes:
+        fh = wire.RELEASE_IN.unpack_from(body)[0]
+        with self._directory_lock:
+            found = self._directories.pop(fh, None)
+        if found is not None:
+            self._operations.releasedir(found[0], fh)
+        return b""
+
+    def _access(self, nodeid: int, body: bytes) -> bytes:
+        mask, _ = wire.ACCESS_IN.unpack_from(body)
+        self._operations.access(self._path(nodeid), mask)
+        return b""
+
+    def _destroy(self, nodeid: int, body: bytes) -> bytes:
+        self.stopping = True
+        return b""
+
+    @property
+    def open_directories(self) -> int:
+        with self._directory_lock:
+            return len(self._directories)
+
+
+# ----------------------------------------------------------------------- mounting (rule 4)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def mount_arguments(
+    options: Mapping[str, str | bool], fd: int, uid: int, gid: int
+) -> tuple[str, str, int, str]:
+    """(source, type, flags, data) for mount(2) from the daemon's ``-o`` options. Raises
+    MountOptionError for an option neither the kernel nor this session knows."""
+    flags = _MS_NOSUID | _MS_NODEV
+    data = [f"fd={fd}", "rootmode=40000", f"user_id={uid}", f"group_id={gid}"]
+    source = type_name = "lxcfs"
+    for key, value in options.items():
+        if key in _FLAG_OPTIONS:
+            set_flags, cleared = _FLAG_OPTIONS[key]
+            flags = (flags | set_flags) & ~cleared
+        elif key in _KERNEL_OPTIONS:
+            data.append(key if value is True else f"{key}={value}")
+        elif key == "fsname":
+            source = str(value)
+        elif key == "subtype":
+            type_name = str(value)
+        elif key == "allow_other":
+            data.append("allow_other")
+        elif key in _LIBRARY_OPTIONS:
+            continue
+        else:
+            raise MountOptionError(f"unknown mount option {key!r}")
+    return source, f"fuse.{type_name}", flags, ",".join(data)
+
+
+def mount(operations: Any, mountpoint: str, options: Mapping[str, str | bool]) -> Session:
+    """Open /dev/fuse and mount it on ``mountpoint`` (rule 4); the session is ready to serve.
+    Raises OSError when the kernel refuses, MountOptionError for a bad ``-o``."""
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        source, kind, flags, data = mount_arguments(options, fd, os.geteuid(), os.getegid())
+        if (
+            _libc.mount(source.encode(), mountpoint.encode(), kind.encode(), flags, data.encode())
+            != 0
+        ):
+            code = ctypes.get_errno()
+            raise OSError(code, f"mount {mountpoint}: {os.strerror(code)}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return Session(operations, fd)
+
+
+def unmount(session: Session, mountpoint: str) -> None:
+    """Detach the mount (libfuse's way for root) and close the descriptor; a mount already
+    gone is fine."""
+    if _libc.umount2(mountpoint.encode(), _MNT_DETACH) != 0:
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOENT):
+            log.warning("cannot unmount %s: %s", mountpoint, os.strerror(code))
+    os.close(session._fd)
+
+
+class _Leave(Exception):
+    """Raised by the leaving signals' handler to end a read blocked on /dev/fuse."""
+
+
+def serve_until_signalled(session: Session, mountpoint: str) -> None:
+    """Serve in this (the main) thread until SIGTERM/SIGINT/SIGHUP or an unmount, then
+    unmount (rule 4). The handlers are Python's, so they run on this thread between
+    requests, or end the blocked read at once."""
+
+    def leave(number: int, frame: object) -> None:
+        if session.interrupt_read():
+            raise _Leave
+
+    previous = {
+        number: signal.signal(number, leave)
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
+    try:
+        session.serve()
+    except _Leave:
+        pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        unmount(session, mountpoint)
