@@ -7,15 +7,30 @@ Rules:
    dozen cgroup files without giving the GIL away a dozen times: under concurrent readers
    every release became a thread switch to win it back (measured in docs/performance.md:
    throughput fell from 1,650 to 540 ops/s going from one reader to eight).
-2. Only below the ``trusted`` directories (checked with statfs to be such mounts when a
-   ``KernelFiles`` is made), and only after ``fstatfs`` on the opened descriptor confirms
-   it (a file bind-mounted over one of them later, such as another LXCFS's meminfo in a
-   nested container, is not trusted). The open uses ``O_NONBLOCK``, so opening a named pipe
-   never waits. Anything else is read with ``os`` (GIL released; it may block).
+2. Only below the ``trusted`` directories, each checked with statfs to be such a mount when
+   a ``KernelFiles`` is made and held open from then on (one ``O_PATH`` descriptor per
+   directory, a dozen at most). A file is opened relative to its directory's descriptor
+   with ``openat2(RESOLVE_NO_XDEV)``: the kernel refuses (EXDEV) a path that would cross
+   into any other mount *before* it asks that mount's filesystem anything. So whatever is
+   mounted below a trusted directory (another LXCFS's meminfo bind-mounted over
+   /proc/meminfo in a nested container, a FUSE-served cgroupfs when the daemon itself runs
+   nested) is never looked up, opened or read with the GIL held: it is read with ``os``
+   (rule 3 applies). Every file that does open is on the trusted directory's own mount, a
+   kernel filesystem, so no per-file ``fstatfs`` is needed (it cost a syscall per file and
+   guarded only the read, not the open). Opens use ``O_NONBLOCK``. A mount made over a
+   trusted directory itself after start is not seen: its descriptor keeps reading the
+   kernel's directory beneath (as LXCFS keeps its hierarchies' descriptors). A kernel
+   without openat2 (before 5.6, or a seccomp profile refusing it) gets the older check:
+   open by path, then ``fstatfs`` on the descriptor before reading.
 3. While ``only_kernel_files()`` is in force on a thread, a read that would need ``os``
    raises ``WouldBlock`` instead of touching the file, so the caller can move the work to a
    thread that may block (the FUSE adapter's deadline workers, lxcfs_fuse/deadline.py).
-4. Same results and errors as the ``os`` functions they replace: text decoded like
+4. A file the kernel makes in one piece (``SINGLE_RECORD_FILES``) is read with one read
+   when that read returns less than the buffer: ``seq_read_iter`` grows its buffer until
+   the one record fits, so a short first read is the whole text and the read that would
+   return 0 is skipped. Any other file is read until a read returns 0 (a multi-record
+   file such as /proc/cpuinfo or /proc/kallsyms returns a page at a time).
+5. Same results and errors as the ``os`` functions they replace: text decoded like
    ``read_text`` (UTF-8 with replacement, universal newlines), ``OSError`` subclasses with
    the errno (``FileNotFoundError`` for ENOENT, ...).
 """
@@ -26,14 +41,70 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
+import sys
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["KERNEL_FILESYSTEMS", "KernelFiles", "WouldBlock", "decode_text", "read_text"]
+__all__ = [
+    "KERNEL_FILESYSTEMS",
+    "SINGLE_RECORD_FILES",
+    "KernelFiles",
+    "WouldBlock",
+    "decode_text",
+    "read_text",
+]
 
 #: statfs f_type of the filesystems rule 1 trusts: procfs, sysfs, cgroup v1, cgroup2.
 KERNEL_FILESYSTEMS = frozenset({0x9FA0, 0x62656572, 0x27E0EB, 0x63677270})
+
+#: Rule 4: names of the files the reader reads whose text the kernel shows in one record.
+#: procfs: ``single_open`` files (meminfo, uptime, loadavg, stat) and the per-process
+#: ``proc_single_show`` ones (<pid>/stat, status, cgroup); sysfs attributes (``online``)
+#: are one ``show`` call. cgroup files: ``cgroup_init_cftypes`` gives every cftype without
+#: a ``seq_start`` the single-record ``cgroup_kf_single_ops`` (v1 and v2 alike); none of
+#: these has one. Left out on purpose: cpuinfo, diskstats, swaps, slabinfo,
+#: memory.kmem.slabinfo (record by record on older kernels) and cgroup.procs.
+#: tests/unit/test_kernel_files.py checks each one present on the machine.
+SINGLE_RECORD_FILES = frozenset(
+    {
+        "stat",
+        "status",
+        "cgroup",
+        "meminfo",
+        "uptime",
+        "loadavg",
+        "online",
+        "memory.usage_in_bytes",
+        "memory.limit_in_bytes",
+        "memory.memsw.usage_in_bytes",
+        "memory.memsw.limit_in_bytes",
+        "memory.stat",
+        "memory.swappiness",
+        "memory.current",
+        "memory.max",
+        "memory.swap.current",
+        "memory.swap.max",
+        "cpuset.cpus",
+        "cpuset.effective_cpus",
+        "cpuset.cpus.effective",
+        "cpu.cfs_quota_us",
+        "cpu.cfs_period_us",
+        "cpu.max",
+        "cpu.stat",
+        "cpuacct.usage",
+        "cpuacct.usage_all",
+        "cpuacct.usage_percpu",
+        "io.stat",
+        "blkio.throttle.io_serviced_recursive",
+        "blkio.throttle.io_service_bytes_recursive",
+        "cpu.pressure",
+        "io.pressure",
+        "memory.pressure",
+    }
+)
 
 _READ_CHUNK = 1 << 16
 # Per thread, and libfuse may run fifty threads under load: 16 KiB holds every cgroup file
@@ -88,12 +159,48 @@ _fstatfs = _libc_function("fstatfs", ctypes.c_int, ctypes.c_int, ctypes.c_void_p
 _readlink = _libc_function(
     "readlink", ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t
 )
+# openat2(dirfd, path, how, size): glibc 2.36 has no wrapper, so through syscall(2).
+_syscall = _libc_function(
+    "syscall",
+    ctypes.c_long,
+    ctypes.c_long,
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+)
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture but alpha
+_RESOLVE_NO_XDEV = 0x01
 
 # struct statfs starts with f_type (__fsword_t, a C long) on every Linux architecture; the
 # whole struct is 120 bytes on 64-bit ones, so 256 is room to spare.
 _STATFS_SIZE = 256
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 _PATH_FLAGS = os.O_PATH | os.O_CLOEXEC
+_FOREIGN = -1  # what _open returns for a file that is not a trusted kernel file
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+class _OpenHow(ctypes.Structure):
+    """struct open_how of openat2(2)."""
+
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+class _How:
+    """One way to open: flags for open(2), and the same as a ready open_how for openat2."""
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+        self.struct = _OpenHow(flags, 0, _RESOLVE_NO_XDEV)  # kept alive: address below
+        self.address = ctypes.addressof(self.struct)
+        self.size = ctypes.sizeof(self.struct)
+        self.path_only = bool(flags & os.O_PATH)
+
+
+_READ = _How(_OPEN_FLAGS)
+_EXISTS = _How(_PATH_FLAGS)
+_DIRECTORY = _How(_PATH_FLAGS | os.O_DIRECTORY)
 
 
 class _Buffers(threading.local):
@@ -106,8 +213,8 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
-def _error(path: str) -> OSError:
-    code = ctypes.get_errno()
+def _error(path: str, code: int | None = None) -> OSError:
+    code = ctypes.get_errno() if code is None else code
     return OSError(code, os.strerror(code), path)  # OSError picks the subclass from code
 
 
@@ -130,6 +237,21 @@ def _statfs_type(path: str) -> int | None:
         os.close(descriptor)
 
 
+def _openat2_works(directory: int) -> bool:
+    """Whether this kernel (and any seccomp filter) lets openat2 open ``.`` below
+    ``directory`` (rule 2's fallback otherwise)."""
+    descriptor = int(_syscall(_SYS_OPENAT2, directory, b".", _EXISTS.address, _EXISTS.size))
+    if descriptor < 0:
+        return False
+    _close(descriptor)
+    return True
+
+
+def _close_all(descriptors: Iterable[int]) -> None:
+    for descriptor in descriptors:
+        _close(descriptor)
+
+
 @contextlib.contextmanager
 def only_kernel_files() -> Iterator[None]:
     """Rule 3, on the calling thread, for the ``with`` block."""
@@ -142,32 +264,56 @@ def only_kernel_files() -> Iterator[None]:
 
 
 class KernelFiles:
-    """The reads of rules 1-4 for files below ``trusted`` directories."""
+    """The reads of rules 1-5 for files below ``trusted`` directories."""
 
     WouldBlock = WouldBlock
 
-    def __init__(self, directories: Iterable[str], files: Iterable[str] = ()) -> None:
-        """``directories``: those whose files to trust, each kept only if it is on a kernel
-        filesystem now; ``files``: single files below them to check as well (a bind mount
-        over one, such as another LXCFS's meminfo, would otherwise be opened with the GIL
-        held, and a stalled FUSE daemon could then stall this whole process)."""
-        kept = {
-            directory.rstrip("/") + "/"
-            for directory in directories
-            if _statfs_type(directory) in KERNEL_FILESYSTEMS
-        }
-        self.trusted: tuple[str, ...] = tuple(sorted(kept))
+    def __init__(
+        self,
+        directories: Iterable[str],
+        files: Iterable[str] = (),
+        *,
+        filesystems: frozenset[int] = KERNEL_FILESYSTEMS,
+    ) -> None:
+        """``directories``: those whose files to trust, each kept (and held open) only if
+        it is on one of ``filesystems`` now (tests name another to stand in for a kernel
+        filesystem); ``files``: single files below them to check as well (a bind mount over
+        one, such as another LXCFS's meminfo, is then never even tried)."""
+        self._directories: dict[str, int] = {}
+        for directory in directories:
+            prefix = directory.rstrip("/") + "/"
+            if prefix in self._directories:
+                continue
+            try:
+                descriptor = os.open(directory, _PATH_FLAGS | os.O_DIRECTORY)
+            except OSError:
+                continue
+            if _filesystem_of(descriptor) in filesystems:
+                self._directories[prefix] = descriptor
+            else:
+                os.close(descriptor)
+        weakref.finalize(self, _close_all, tuple(self._directories.values()))
+        self.trusted: tuple[str, ...] = tuple(sorted(self._directories))
+        # The trusted prefix of a path in one C call; the longest first, should one trusted
+        # directory lie below another.
+        self._prefix = re.compile(
+            "|".join(re.escape(prefix) for prefix in sorted(self.trusted, key=len, reverse=True))
+            or "(?!)"
+        ).match
+        self.filesystems = filesystems
         self.distrusted = frozenset(
             file
             for file in files
-            if file.startswith(self.trusted)
-            and _statfs_type(file) not in (KERNEL_FILESYSTEMS | {None})
+            if file.startswith(self.trusted) and _statfs_type(file) not in (filesystems | {None})
+        )
+        self.resolves_beneath = any(
+            _openat2_works(descriptor) for descriptor in list(self._directories.values())[:1]
         )
 
     def _trusts(self, path: str) -> bool:
         if path.startswith(self.trusted):
             return path not in self.distrusted
-        return path + "/" in self.trusted  # a trusted directory itself
+        return path + "/" in self._directories  # a trusted directory itself
 
     only_kernel_files = staticmethod(only_kernel_files)
 
@@ -177,57 +323,92 @@ class KernelFiles:
             raise WouldBlock(path)
         return path
 
-    def read_text(self, path: str) -> str:
-        """The whole file as text (rule 4)."""
-        if not self._trusts(path):
-            return read_text(self._may_block(path))
-        encoded = os.fsencode(path)
-        descriptor = int(_open(encoded, _OPEN_FLAGS))
+    def _open(self, path: str, how: _How) -> int:
+        """A descriptor of ``path`` if it is a trusted kernel file (rule 2), else
+        ``_FOREIGN``; the open's OSError if it fails otherwise."""
+        found = self._prefix(path)
+        if found is not None:
+            if path in self.distrusted:
+                return _FOREIGN
+            directory, relative = self._directories[found.group()], path[found.end() :] or "."
+        elif path + "/" in self._directories:
+            directory, relative = self._directories[path + "/"], "."
+        else:
+            return _FOREIGN
+        if self.resolves_beneath:
+            descriptor = int(
+                _syscall(
+                    _SYS_OPENAT2,
+                    directory,
+                    relative.encode(_FS_ENCODING, _FS_ERRORS),
+                    how.address,
+                    how.size,
+                )
+            )
+            if descriptor >= 0:
+                return descriptor
+            code = ctypes.get_errno()
+            if code == errno.EXDEV:
+                return _FOREIGN  # it lies on another mount
+            raise _error(path, code)
+        descriptor = int(_open(os.fsencode(path), how.flags))
         if descriptor < 0:
             raise _error(path)
+        if not how.path_only and _filesystem_of(descriptor) not in self.filesystems:
+            _close(descriptor)
+            return _FOREIGN
+        return descriptor
+
+    def read_text(self, path: str) -> str:
+        """The whole file as text (rules 4 and 5)."""
+        descriptor = self._open(path, _READ)
+        if descriptor == _FOREIGN:
+            return read_text(self._may_block(path))
         try:
-            if _filesystem_of(descriptor) not in KERNEL_FILESYSTEMS:
-                kernel = False
-            else:
-                kernel = True
-                data = _buffers.data
-                parts = []
-                while True:
-                    count = _read(descriptor, data, _GIL_READ_CHUNK)
-                    if count < 0:
-                        if ctypes.get_errno() == errno.EINTR:
-                            continue
-                        raise _error(path)
-                    if count == 0:
-                        break
-                    parts.append(ctypes.string_at(data, count))
+            one_record = path[path.rfind("/") + 1 :] in SINGLE_RECORD_FILES
+            data = _buffers.data
+            parts = []
+            while True:
+                count = _read(descriptor, data, _GIL_READ_CHUNK)
+                if count < 0:
+                    if ctypes.get_errno() == errno.EINTR:
+                        continue
+                    raise _error(path)
+                if count == 0:
+                    break
+                parts.append(ctypes.string_at(data, count))
+                if one_record and count < _GIL_READ_CHUNK:
+                    break  # rule 4: that was all of it
         finally:
             _close(descriptor)
-        if not kernel:
-            return read_text(self._may_block(path))
-        return decode_text(b"".join(parts))
+        return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
 
-    @staticmethod
-    def _opens(path: str, flags: int) -> bool:
-        """Whether ``open(path, O_PATH | flags)`` succeeds (no data is touched, so O_PATH
-        opens even a named pipe at once); any failure is False, as for os.path."""
-        descriptor = int(_open(os.fsencode(path), _PATH_FLAGS | flags))
-        if descriptor < 0:
+    def _opens(self, path: str, how: _How) -> bool | None:
+        """Whether an ``O_PATH`` open of ``path`` succeeds (no data is touched, so it
+        opens even a named pipe at once); any failure is False, as for os.path; None if
+        ``path`` is not a trusted kernel file."""
+        try:
+            descriptor = self._open(path, how)
+        except OSError:
             return False
+        if descriptor == _FOREIGN:
+            return None
         _close(descriptor)
         return True
 
     def is_directory(self, path: str) -> bool:
         """``os.path.isdir``."""
-        if not self._trusts(path):
+        opened = self._opens(path, _DIRECTORY)
+        if opened is None:
             return os.path.isdir(self._may_block(path))
-        return self._opens(path, os.O_DIRECTORY)
+        return opened
 
     def exists(self, path: str) -> bool:
         """``os.path.exists``."""
-        if not self._trusts(path):
+        opened = self._opens(path, _EXISTS)
+        if opened is None:
             return os.path.exists(self._may_block(path))
-        return self._opens(path, 0)
+        return opened
 
     def read_link(self, path: str) -> str:
         """``os.readlink``."""
