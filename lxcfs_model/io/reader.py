@@ -160,13 +160,16 @@ class _ViewReader:
     # ------------------------------------------------------------------------- plumbing
 
     def display(self, hierarchy: Hierarchy, path: str, file: str) -> str:
-        return "/" + "/".join(p for p in (hierarchy.directory, path.strip("/"), file) if p)
+        """How problems name a cgroup file: its path as seen from the root."""
+        return self.reader.shown(self.reader.cgroup_location(hierarchy, path, file))
 
-    def read(self, hierarchy: Hierarchy, path: str, file: str, *, ancestor: bool = False) -> str:
-        """The file's text; ``_Missing`` if absent, NoSuchCgroup if the cgroup vanished,
-        ``ParseError`` (with the file name) if unreadable for another reason. ``ancestor``:
-        a limit of a cgroup above the container's own (``SystemReader.read_cgroup_file``)."""
-        location = self.reader.path(hierarchy.directory, path.lstrip("/"), file)
+    def read(
+        self, hierarchy: Hierarchy, path: str, location: str, *, ancestor: bool = False
+    ) -> str:
+        """The text of the file at ``location`` (``cgroup_location``) of cgroup ``path``;
+        ``_Missing`` if absent, NoSuchCgroup if the cgroup vanished, ``ParseError`` (with
+        the file name) if unreadable for another reason. ``ancestor``: a limit of a cgroup
+        above the container's own (``SystemReader.read_cgroup_file``)."""
         files = self.reader.files
         try:
             return self.reader.read_cgroup_file(location, ancestor=ancestor)
@@ -179,7 +182,7 @@ class _ViewReader:
         except OSError as error:
             if error.errno == errno.ENODEV and not files.is_directory(os.path.dirname(location)):
                 raise NoSuchCgroup(f"cgroup {path} vanished from {hierarchy.directory}") from None
-            display = self.display(hierarchy, path, file)
+            display = self.reader.shown(location)
             raise ParseError(f"{display}: unreadable ({error.strerror})") from None
 
     def parsed(
@@ -192,8 +195,9 @@ class _ViewReader:
         ancestor: bool = False,
     ) -> T:
         """Read and parse; ``_Missing`` passes through, other failures are ParseError."""
-        text = self.read(hierarchy, path, file, ancestor=ancestor)
-        return parse(text, self.display(hierarchy, path, file))
+        location = self.reader.cgroup_location(hierarchy, path, file)
+        text = self.read(hierarchy, path, location, ancestor=ancestor)
+        return parse(text, self.reader.shown(location))
 
     def required(
         self, hierarchy: Hierarchy, path: str, file: str, parse: Callable[[str, str], T]
@@ -220,9 +224,7 @@ class _ViewReader:
             return None
 
     def exists(self, hierarchy: Hierarchy, path: str, file: str) -> bool:
-        return self.reader.files.exists(
-            self.reader.path(hierarchy.directory, path.lstrip("/"), file)
-        )
+        return self.reader.files.exists(self.reader.cgroup_location(hierarchy, path, file))
 
     def locate(self, controller: str) -> tuple[Hierarchy, str] | None:
         """The hierarchy of ``controller`` and the container's path in it, or None (with a
@@ -234,9 +236,7 @@ class _ViewReader:
         if path is None:
             self.problems.append(f"{controller}: the process is in no cgroup of this hierarchy")
             return None
-        if not self.reader.files.is_directory(
-            self.reader.path(hierarchy.directory, path.lstrip("/"))
-        ):
+        if not self.reader.files.is_directory(self.reader.cgroup_location(hierarchy, path)):
             self.problems.append(f"{self.display(hierarchy, path, '')}: no such cgroup")
             return None
         return hierarchy, path
@@ -662,6 +662,9 @@ class SystemReader:
         self.is_live = os.path.realpath(self.root) == "/"
         self.layout: CgroupLayout = discover_layout(self.root)
         self.clk_tck = int(os.sysconf("SC_CLK_TCK")) if self.is_live else FIXTURE_CLK_TCK
+        self._hierarchy_roots = {
+            h.directory: self.path(h.directory) for h in self.layout.hierarchies
+        }
         # Where reads may keep the GIL (kernel_files rules 1-2): the kernel's own mounts.
         self.files = KernelFiles(
             [self.path("proc"), self.path("sys/devices/system/cpu")]
@@ -679,6 +682,21 @@ class SystemReader:
         if not relative:
             return self.root
         return self._root_slash + relative
+
+    def cgroup_location(self, hierarchy: Hierarchy, path: str, file: str = "") -> str:
+        """``path(hierarchy.directory, path, file)``: where a cgroup's file (or, without
+        ``file``, its directory) lies. A dozen calls a request, hence the hierarchy's
+        directory joined once at start and two concatenations here."""
+        base = self._hierarchy_roots.get(hierarchy.directory) or self.path(hierarchy.directory)
+        cgroup = path.strip("/")
+        if cgroup:
+            base = f"{base}/{cgroup}"
+        return f"{base}/{file}" if file else base
+
+    def shown(self, location: str) -> str:
+        """A path below the root as problems and errors name it: from the root, with a
+        leading ``/`` (the live root's paths are unchanged)."""
+        return "/" + location[len(self._root_slash) :]
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
         """The text of one cgroup file (the path below the root). ``ancestor``: a limit or
@@ -723,7 +741,7 @@ class SystemReader:
 
     def _proc_text(self, pid: int, name: str) -> str:
         try:
-            return self.files.read_text(self.path("proc", str(pid), name))
+            return self.files.read_text(f"{self._root_slash}proc/{pid}/{name}")
         except (FileNotFoundError, ProcessLookupError):
             raise NoSuchProcess(f"process {pid} does not exist") from None
         except OSError as error:
@@ -743,7 +761,7 @@ class SystemReader:
         tree without proc/self, pid 1's). NoSuchProcess if it does not exist."""
         if pid == "self" and not os.path.lexists(self.path("proc/self/ns/pid")):
             pid = 1
-        link = self.path("proc", str(pid), "ns/pid")
+        link = f"{self._root_slash}proc/{pid}/ns/pid"
         try:
             target = self.files.read_link(link)
         except FileNotFoundError:
@@ -892,7 +910,7 @@ class SystemReader:
             if init is None and container.init_pid != container.caller_pid:
                 reader.problems.append(f"namespace init {container.init_pid} vanished")
         view = reader.view(init, parts)
-        if not self.files.is_directory(self.path("proc", str(container.target_pid))):
+        if not self.files.is_directory(f"{self._root_slash}proc/{container.target_pid}"):
             # Its cgroups may have gone with it: what was read is no longer anyone's view.
             raise NoSuchProcess(f"process {container.target_pid} exited while being read")
         return view
