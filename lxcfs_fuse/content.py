@@ -27,7 +27,7 @@ Rules:
 6. Every request resolves its caller and reads its cgroups under a deadline
    (``lxcfs_fuse.deadline``, ``REQUEST_DEADLINE_SECONDS``): a cgroup read that stalls gets
    the empty view, i.e. the host's files (spec 3.12), and one log line. A request whose
-   caller and view fields are all still shared (10 ms windows) reads nothing and skips the
+   caller (100 ms) and view fields (10 ms) are all still shared reads nothing and skips the
    deadline's thread hand-off; so does one that needs only kernel files (procfs, sysfs,
    cgroupfs: made from memory, they cannot stall), which is read on the request's own
    thread with the GIL held (``lxcfs_model.io.kernel_files``). Only a request that meets
@@ -35,6 +35,11 @@ Rules:
    container) is handed to a deadline worker. Problems the reader
    reports (a malformed or unreadable cgroup file) are logged too, each at most once a
    minute.
+7. A stateless file's text (``FileSpec.stateless``: not uptime, stat or loadavg) is kept
+   in ``memo.TextMemo`` with the very objects it was made from (the generation, the host
+   snapshot, the view fields the file reads); a request that gets the same objects from
+   the reader's 10 ms windows gets that text without rendering. No staler than the shared
+   inputs already are.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import attrs
 from lxcfs_fuse.callers import RECENT_SECONDS, CallerResolver
 from lxcfs_fuse.deadline import Deadline, DeadlineExceeded, LogOncePer
 from lxcfs_fuse.loadavg import LoadavgSampler
+from lxcfs_fuse.memo import TextMemo
 from lxcfs_fuse.reload import (
     Library,
     ReloadFailed,
@@ -70,16 +76,34 @@ __all__ = ["ContainerContent", "Generation", "StatKey"]
 _CPU_ONLINE = "sys/devices/system/cpu/online"
 
 
-def _parts_read(
-    library: Library, path: str
-) -> tuple[Collection[str] | None, Collection[str] | None]:
-    """The view fields and host texts the file ``path`` renders from (its registry row's
-    ``view_parts``/``host_parts``), so only those are read; None (read everything) for a
-    file or library generation that does not say."""
-    for spec in library.files:
-        if spec.path == path:
-            return getattr(spec, "view_parts", None), getattr(spec, "host_parts", None)
-    return None, None
+@attrs.frozen
+class _Reads:
+    """What a file renders from (its registry row): the view fields and host texts, so only
+    those are read (None: read everything, for a file or library generation that does not
+    say), and whether it is stateless (rule 7)."""
+
+    view_parts: Collection[str] | None
+    host_parts: Collection[str] | None
+    stateless: bool
+
+
+def _reads_of(library: Library) -> dict[str, _Reads]:
+    return {
+        spec.path: _Reads(
+            getattr(spec, "view_parts", None),
+            getattr(spec, "host_parts", None),
+            bool(getattr(spec, "stateless", False)),
+        )
+        for spec in library.files
+    }
+
+
+_READ_EVERYTHING = _Reads(None, None, False)
+
+
+def _field(view: CgroupView, part: str) -> object:
+    """The view's object for ``part`` (a sub-part such as memory.kmem_slabinfo: its part's)."""
+    return getattr(view, part.split(".", 1)[0])
 
 
 def _host_snapshot(reader: SystemReader, parts: Collection[str] | None) -> HostSnapshot:
@@ -128,11 +152,12 @@ class Generation:
     reader: SystemReader
     callers: CallerResolver
     options: RenderOptions
+    reads: Mapping[str, _Reads]
 
     @classmethod
     def start(cls, library: Library, reader: SystemReader, options: RenderOptions) -> Generation:
         callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS, errors=library.model_error)
-        return cls(library, reader, callers, options)
+        return cls(library, reader, callers, options, _reads_of(library))
 
 
 class ContainerContent:
@@ -156,6 +181,7 @@ class ContainerContent:
         self._monotonic = monotonic
         self._cpu_maps: dict[Hashable, tuple[float, Mapping[str, str]]] = {}
         self._cpu_maps_lock = threading.Lock()
+        self.texts = TextMemo()
 
     @property
     def library(self) -> Library:
@@ -213,14 +239,29 @@ class ContainerContent:
         generation = self.generation  # once: this request's code to its end (rule 4)
         if not self.virtualize:
             return self._host_text(generation, path)
-        library = generation.library
-        view_parts, host_parts = _parts_read(library, path)
+        reads = generation.reads.get(path, _READ_EVERYTHING)
+        view_parts = reads.view_parts
         view = self._view_without_reading(pid, generation, view_parts) or self._bounded_view(
             pid, generation, lambda: self.container(pid, generation), view_parts
         )
+        host = _host_snapshot(generation.reader, reads.host_parts)
+        if reads.stateless and view_parts is not None:
+            # rule 7: the same objects as a request of the last few ms made this text from
+            made_from = [generation, host, *(_field(view, part) for part in sorted(view_parts))]
+            text = self.texts.get(path, made_from)
+            if text is None:
+                text = self._render(path, pid, generation, view, host)
+                self.texts.put(path, made_from, text)
+            return text
+        return self._render(path, pid, generation, view, host)
+
+    def _render(
+        self, path: str, pid: int, generation: Generation, view: CgroupView, host: HostSnapshot
+    ) -> str:
+        library = generation.library
         inputs = library.render_inputs(
             view=view,
-            host=_host_snapshot(generation.reader, host_parts),
+            host=host,
             options=generation.options,
             clock=generation.reader.clock(),
             history=library.container_history(loadavg=self._loadavg_state(view, library)),
@@ -247,7 +288,7 @@ class ContainerContent:
         pid: int, generation: Generation, parts: Collection[str] | None
     ) -> CgroupView | None:
         """The view when the caller's resolution and every field it needs are still shared
-        from a request of the last 10 ms (callers rule 5, CachingReader): nothing is read,
+        from a recent request (callers rule 5, CachingReader): nothing is read,
         so nothing can stall and no deadline worker is needed (rule 6). None otherwise."""
         cached_view = getattr(generation.reader, "cached_view", None)
         if parts is None or cached_view is None:
@@ -346,10 +387,10 @@ class ContainerContent:
             cached = self._cpu_maps.get(key)
             if cached is not None and now - cached[0] < CPU_MAP_SECONDS:
                 return cached[1]
-        view_parts, host_parts = _parts_read(generation.library, _CPU_ONLINE)
+        reads = generation.reads.get(_CPU_ONLINE, _READ_EVERYTHING)
         inputs = generation.library.render_inputs(
-            view=self._bounded_view(pid, generation, lambda: container, view_parts),
-            host=_host_snapshot(generation.reader, host_parts),
+            view=self._bounded_view(pid, generation, lambda: container, reads.view_parts),
+            host=_host_snapshot(generation.reader, reads.host_parts),
             options=generation.options,
             clock=generation.reader.clock(),
         )

@@ -69,13 +69,17 @@ class FileSpec:
     ``KMEM_SLABINFO``) and host texts its renderer reads, so a reader need not read the
     others (the FUSE daemon reads only these per request: /proc/slabinfo alone costs the
     kernel milliseconds); rendering with the other view fields None and host texts empty
-    gives the same text (tests/properties prove it)."""
+    gives the same text (tests/properties prove it). ``stateless``: the text depends on
+    nothing but those parts and the options (not the clock, not the history), so a reader
+    may reuse a text made from the very same inputs (the FUSE daemon does; tests/properties
+    prove it too)."""
 
     path: str
     renderer: Callable[[RenderInputs], Rendered]
     provenance: FileProvenance
     view_parts: frozenset[str] = VIEW_PARTS
     host_parts: frozenset[str] = HOST_PARTS
+    stateless: bool = True
 
 
 _CPU = "sys/devices/system/cpu/"
@@ -96,6 +100,7 @@ FILES: tuple[FileSpec, ...] = (
         loadavg.PROVENANCE,
         frozenset({"cpu", "init"}),
         frozenset({"loadavg"}),
+        stateless=False,
     ),
     FileSpec("proc/meminfo", meminfo.render, meminfo.PROVENANCE, _MEMORY, frozenset({"meminfo"})),
     FileSpec(
@@ -106,13 +111,23 @@ FILES: tuple[FileSpec, ...] = (
         frozenset({"slabinfo"}),
     ),
     FileSpec(
-        "proc/stat", stat.render, stat.PROVENANCE, _VISIBLE | {"cpu_usage"}, _ONLINE | {"stat"}
+        "proc/stat",
+        stat.render,
+        stat.PROVENANCE,
+        _VISIBLE | {"cpu_usage"},
+        _ONLINE | {"stat"},
+        stateless=False,
     ),
     FileSpec(
         "proc/swaps", swaps.render, swaps.PROVENANCE, _MEMORY, frozenset({"swaps", "meminfo"})
     ),
     FileSpec(
-        "proc/uptime", uptime.render, uptime.PROVENANCE, _VISIBLE | {"init"}, _ONLINE | {"uptime"}
+        "proc/uptime",
+        uptime.render,
+        uptime.PROVENANCE,
+        _VISIBLE | {"init"},
+        _ONLINE | {"uptime"},
+        stateless=False,
     ),
     FileSpec(
         "proc/pressure/cpu",

@@ -166,3 +166,34 @@ def test_housekeeping_gives_free_heap_back_after_each_prune(
         time.sleep(0.01)
     housekeeping.stop()
     assert calls[:2] == [0, 0] and len(pruned) >= len(calls) >= 2
+
+
+def test_a_stateless_file_is_rendered_once_while_its_inputs_are_shared() -> None:
+    """With a caching reader, two meminfo reads in one window render once and give the same
+    text; /proc/stat (stateful) renders on every read; after the window meminfo renders
+    again."""
+    from lxcfs_model.io import CachingReader
+
+    now = [0.0]
+    reader = CachingReader(str(V1), monotonic=lambda: now[0])
+    content = ContainerContent(reader, RenderOptions())
+    renders: list[str] = []
+    library = content.library
+    original = library.render
+
+    def counting(path: str, inputs: object) -> object:
+        renders.append(path)
+        return original(path, inputs)
+
+    object.__setattr__(library, "render", counting)
+    try:
+        first = content.render("proc/meminfo", CHILD)
+        assert content.render("proc/meminfo", CHILD) == first
+        content.render("proc/stat", CHILD)
+        content.render("proc/stat", CHILD)
+        assert renders == ["proc/meminfo", "proc/stat", "proc/stat"]
+        now[0] = 1.0
+        assert content.render("proc/meminfo", CHILD) == first  # same fixture values
+        assert renders[-1] == "proc/meminfo" and len(renders) == 4
+    finally:
+        object.__setattr__(library, "render", original)

@@ -1,0 +1,74 @@
+"""The text of a stateless file, kept while the very inputs it was made from are current.
+
+Rules:
+1. Only files the model marks ``FileSpec.stateless`` (no clock, no history: everything but
+   uptime, stat and loadavg; tests/properties prove the mark) are kept here. Their text is
+   a function of the view fields and host texts they read and the library generation (its
+   renderers and options), so the same objects give the same text.
+2. "The same" is identity: ``CachingReader`` hands out the very same field objects and host
+   snapshot while they are shared (10 ms), so a request inside that window finds the text
+   of the last one and skips the render. An entry holds its inputs, so no id it was keyed
+   by can be reused by another object while it lives. Nothing here is staler than the
+   inputs themselves.
+3. Bounded: once its inputs have expired an entry can never match again, so entries older
+   than ``max_age`` (twice the reader's window) are dropped at every insert, the oldest
+   first, and there are never more than ``capacity``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+__all__ = ["TextMemo"]
+
+
+class TextMemo:
+    """Texts keyed by (path, input identities) (rules 1-3)."""
+
+    def __init__(
+        self,
+        *,
+        max_age: float = 0.020,
+        capacity: int = 4096,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_age = max_age
+        self._capacity = capacity
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, Sequence[object], str]] = (
+            OrderedDict()
+        )
+
+    @staticmethod
+    def _key(path: str, inputs: Sequence[object]) -> tuple[object, ...]:
+        return (path, *map(id, inputs))
+
+    def get(self, path: str, inputs: Sequence[object]) -> str | None:
+        """The text made for ``path`` from these very objects, if still kept."""
+        with self._lock:
+            entry = self._entries.get(self._key(path, inputs))
+        if entry is None or any(a is not b for a, b in zip(entry[1], inputs, strict=True)):
+            return None
+        return entry[2]
+
+    def put(self, path: str, inputs: Sequence[object], text: str) -> None:
+        now = self._monotonic()
+        with self._lock:
+            self._entries[self._key(path, inputs)] = (now, tuple(inputs), text)
+            while self._entries:
+                made = next(iter(self._entries.values()))[0]
+                if len(self._entries) <= self._capacity and now - made <= self._max_age:
+                    break
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

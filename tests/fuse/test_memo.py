@@ -1,0 +1,34 @@
+"""``memo.TextMemo``: a text comes back only for the very same input objects, and entries
+leave once their inputs can no longer be current."""
+
+from __future__ import annotations
+
+from lxcfs_fuse.memo import TextMemo
+
+
+def test_a_text_comes_back_only_for_the_same_objects() -> None:
+    """Equal but distinct objects, another path or another order miss; the same objects hit."""
+    memo = TextMemo(monotonic=lambda: 0.0)
+    host, field = ["host"], ["field"]
+    memo.put("proc/meminfo", [host, field], "text")
+    assert memo.get("proc/meminfo", [host, field]) == "text"
+    assert memo.get("proc/meminfo", [["host"], field]) is None
+    assert memo.get("proc/cpuinfo", [host, field]) is None
+    assert memo.get("proc/meminfo", [field, host]) is None
+
+
+def test_entries_older_than_max_age_or_beyond_capacity_leave_at_the_next_insert() -> None:
+    """An insert drops every entry older than max_age and the oldest beyond capacity."""
+    now = [0.0]
+    memo = TextMemo(max_age=0.02, capacity=3, monotonic=lambda: now[0])
+    kept = [object() for _ in range(5)]
+    memo.put("a", [kept[0]], "0")
+    now[0] = 0.03
+    memo.put("a", [kept[1]], "1")
+    assert memo.get("a", [kept[0]]) is None and len(memo) == 1
+    for index in (2, 3, 4):
+        memo.put("a", [kept[index]], str(index))
+    assert len(memo) == 3 and memo.get("a", [kept[1]]) is None
+    assert memo.get("a", [kept[4]]) == "4"
+    memo.clear()
+    assert len(memo) == 0
