@@ -8,18 +8,22 @@ Rules:
    A hit is used only if the init is still that process (same start time, same namespace):
    a recycled pid never maps a new caller to a dead container's cgroups.
 3. cgroup paths are not kept in the namespace cache: they are re-read from
-   /proc/<init>/cgroup whenever the caller is resolved (at most every 10 ms per caller with
-   rule 5), so a container whose init moves to another cgroup is seen there within 10 ms.
+   /proc/<init>/cgroup whenever the caller is resolved (at most every 100 ms per caller with
+   rule 5), so a container whose init moves to another cgroup is seen there within 100 ms.
 4. Bounded: at most ``capacity`` namespaces; entries idle for ``idle_seconds`` are dropped
    (checked at most every ``PRUNE_INTERVAL`` seconds), so containers coming and going leave
    nothing behind.
-5. Recent answers: with ``recent_seconds`` > 0 (the daemon passes ``RECENT_SECONDS``, 10 ms,
-   the window of the I/O layer's ``CachingReader``) the answer for a caller pid is reused for
-   that long, which saves the 4 /proc reads of a hit on the hot path. A caller is blocked in
-   its request, so alive: within 10 ms its pid could name another process only if the
-   kernel's cyclic pid allocator went round pid_max in between. What may be up to 10 ms late
-   is an init moving to another cgroup (rule 3) or exiting (rule 2). Bounded: expired
-   answers leave at every insert, never more than ``capacity``.
+5. Recent answers: with ``recent_seconds`` > 0 (the daemon passes ``RECENT_SECONDS``,
+   100 ms) the answer for a caller pid is reused for that long, which saves the 4 /proc
+   reads of a revalidation (rules 2-3) on the hot path. A caller is blocked in its request,
+   so alive: within 100 ms its pid could name another process only if the kernel's cyclic
+   pid allocator went round pid_max in between (32,768 forks at the smallest pid_max, over
+   300,000 a second). What may be up to 100 ms late is an init moving to another cgroup
+   (rule 3; runtimes place an init once, before it runs) or exiting (rule 2; its cgroups
+   are then being removed, and a read of a removed cgroup falls back to the host's file).
+   It was 10 ms, the I/O layer's window, until profiles under eight concurrent readers
+   showed revalidations taking a sixth of the daemon's time (docs/performance.md, third
+   round). Bounded: expired answers leave at every insert, never more than ``capacity``.
 6. A live reload (``reload``) builds a resolver on the new library's reader and hands it the
    old one's namespace cache (``adopt``), each answer converted to the new library's
    ``Container`` (one that does not convert is resolved afresh). ``errors`` are the library's
@@ -42,7 +46,7 @@ from lxcfs_model.io import Container
 __all__ = ["RECENT_SECONDS", "CallerResolver", "ProcessReader"]
 
 PRUNE_INTERVAL = 5.0
-RECENT_SECONDS = 0.010
+RECENT_SECONDS = 0.100
 
 
 class ProcessReader(Protocol):

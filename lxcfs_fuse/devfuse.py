@@ -53,6 +53,9 @@ ENTRY_SECONDS = 0.5
 ATTR_SECONDS = 0.5
 #: Worker threads for requests that may stall (rule 2); each waits at most the deadline.
 DEFERRED_WORKERS = 8
+#: Threads reading and serving requests (rule 2).
+SERVING_THREADS = int(os.environ.get("LXCFS_SERVING_THREADS", "1"))
+_LEAVING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 _MS_RDONLY = 1
 _MS_NOSUID = 2
@@ -179,7 +182,14 @@ class _Nodes:
 class Session:
     """Serves ``operations`` on an open /dev/fuse descriptor (rules 1-2, 5)."""
 
-    def __init__(self, operations: Any, fd: int, *, workers: int = DEFERRED_WORKERS) -> None:
+    def __init__(
+        self,
+        operations: Any,
+        fd: int,
+        *,
+        workers: int = DEFERRED_WORKERS,
+        serving_threads: int = SERVING_THREADS,
+    ) -> None:
         self._operations = operations
         self._fd = fd
         self.nodes = _Nodes()
@@ -190,11 +200,11 @@ class Session:
             queue.SimpleQueue()
         )
         self._max_workers = workers
+        self._serving_threads = serving_threads
         self._workers = 0
         self._idle_workers = 0
         self._workers_lock = threading.Lock()
         self.stopping = False
-        self._blocked_in_read = False
         self._handlers: dict[int, Callable[[int, bytes], bytes | None]] = {
             Opcode.LOOKUP: self._lookup,
             Opcode.GETATTR: self._getattr,
@@ -225,7 +235,22 @@ class Session:
     # ------------------------------------------------------------------------ the loop
 
     def serve(self) -> None:
-        """Answer requests until the connection ends or ``stop`` (rule 4)."""
+        """Answer requests until the connection ends or ``stop`` (rule 4), on this thread
+        and ``serving_threads - 1`` more (rule 2)."""
+        for number in range(1, self._serving_threads):
+            threading.Thread(
+                target=self._serve_other, name=f"lxcfs-serve-{number}", daemon=True
+            ).start()
+        self._serve_loop()
+
+    def _serve_other(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS)
+        try:
+            self._serve_loop()
+        except Exception as error:  # rule 5: the main thread serves on
+            log.error("a serving thread ended: %s: %s", type(error).__name__, error)
+
+    def _serve_loop(self) -> None:
         buffer = bytearray(wire.REQUEST_BUFFER)
         view = memoryview(buffer)
         header = wire.IN_HEADER
@@ -245,7 +270,7 @@ class Session:
         """The next request's length, or None once unmounted."""
         while True:
             try:
-                self._blocked_in_read = True
+                _current.blocked_in_read = True
                 return os.readv(self._fd, [buffer])
             except InterruptedError:
                 continue
@@ -256,13 +281,14 @@ class Session:
                     return None  # unmounted
                 raise
             finally:
-                self._blocked_in_read = False
+                _current.blocked_in_read = False
 
     def interrupt_read(self) -> bool:
         """For a signal handler: whether the loop is blocked in its read (then the handler
         raises to leave it; otherwise ``stopping`` ends the loop after this request)."""
         self.stopping = True
-        return self._blocked_in_read
+        blocked: bool = getattr(_current, "blocked_in_read", False)
+        return blocked
 
     def _serve_one(
         self,
@@ -328,8 +354,8 @@ class Session:
         threading.Thread(target=self._work, name="lxcfs-deferred", daemon=True).start()
 
     def _work(self) -> None:
-        # The serving thread alone takes the leaving signals (rule 4).
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        # The main serving thread alone takes the leaving signals (rule 4).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS)
         while True:
             with self._workers_lock:
                 self._idle_workers += 1
