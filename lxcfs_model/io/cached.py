@@ -203,11 +203,14 @@ def _key(container: Container) -> Hashable:
 
 
 def _fields(view: CgroupView, parts: list[str]) -> list[tuple[str, Any]]:
-    """The view's value of each part, the slabinfo text split off the memory field."""
-    memory, slabinfo = view.memory, None
+    """The view's value of each part. The memory field is kept without the slabinfo text;
+    the ``KMEM_SLABINFO`` field keeps the pair (memory without it, memory with it), so a
+    view asking for both gets the very object read, request after request."""
+    memory = view.memory
+    without = memory
     if memory is not None and memory.kmem_slabinfo is not None:
-        memory, slabinfo = attrs.evolve(memory, kmem_slabinfo=None), memory.kmem_slabinfo
-    split = {"memory": memory, KMEM_SLABINFO: slabinfo}
+        without = attrs.evolve(memory, kmem_slabinfo=None)
+    split = {"memory": without, KMEM_SLABINFO: (without, memory)}
     return [(part, split[part] if part in split else getattr(view, part)) for part in parts]
 
 
@@ -221,8 +224,13 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
             seen.append(read_problems)
             problems.extend(read_problems)
     values = {part: value for part, (_, value, _) in fields.items()}
-    slabinfo = values.pop(KMEM_SLABINFO, None)
-    memory = values.get("memory")
-    if slabinfo is not None and memory is not None:
-        values["memory"] = attrs.evolve(memory, kmem_slabinfo=slabinfo)
+    pair = values.pop(KMEM_SLABINFO, None)
+    if pair is not None:
+        without, with_slabinfo = pair
+        memory = values.get("memory")
+        if memory is without:
+            values["memory"] = with_slabinfo
+        elif memory is not None and with_slabinfo is not None:
+            # memory read again on its own since: today's values, that read's text
+            values["memory"] = attrs.evolve(memory, kmem_slabinfo=with_slabinfo.kmem_slabinfo)
     return CgroupView(**values, problems=tuple(problems))

@@ -246,3 +246,17 @@ def test_cgroup_slabinfo_is_read_only_when_asked_for(tree: Path) -> None:
     assert reader.cached_view(container, {"memory", KMEM_SLABINFO}) == with_slab
     again = reader.view_for_container(container, {"memory"})
     assert again.memory == attrs.evolve(with_slab.memory, kmem_slabinfo=None)
+
+
+def test_a_shared_slabinfo_view_is_the_same_object(tree: Path) -> None:
+    """Within max_age a slabinfo request gets the very memory object read before (the FUSE
+    adapter keeps a text with the objects it was made from), and a memory request the
+    same values without the slabinfo text."""
+    reader = CachingReader(str(tree), max_age=10.0, monotonic=FakeClock())
+    container = reader.resolve_pid(4242)
+    first = reader.view_for_container(container, {"memory", KMEM_SLABINFO})
+    again = reader.view_for_container(container, {"memory", KMEM_SLABINFO})
+    assert first.memory is not None and first.memory.kmem_slabinfo
+    assert again.memory is first.memory
+    memory_only = reader.view_for_container(container, {"memory"})
+    assert memory_only.memory == attrs.evolve(first.memory, kmem_slabinfo=None)
