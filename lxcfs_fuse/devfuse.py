@@ -12,7 +12,9 @@ Rules:
    requests into those calls as libfuse's high-level API does (node ids to paths, the order
    of SETATTR's parts, readdir buffered per open directory, ENOSYS for what the operations
    lack), so the behaviour a reader sees is the operations', whatever the binding.
-2. One serving thread, which never waits on anything that can stall: a request that would
+2. One serving thread, which never waits on anything that can stall (a second one, tried,
+   halved throughput under four readers: the two win the GIL from each other at every
+   read and write of /dev/fuse): a request that would
    have to (``deadline.MustDefer``: it needs a file other than a kernel file, or it is a
    cgroup-tree request) is handed whole to a small pool of worker threads, which serve it
    under the request deadline and write its answer themselves. Answers may go back in any
@@ -53,8 +55,6 @@ ENTRY_SECONDS = 0.5
 ATTR_SECONDS = 0.5
 #: Worker threads for requests that may stall (rule 2); each waits at most the deadline.
 DEFERRED_WORKERS = 8
-#: Threads reading and serving requests (rule 2).
-SERVING_THREADS = int(os.environ.get("LXCFS_SERVING_THREADS", "1"))
 _LEAVING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 _MS_RDONLY = 1
@@ -182,14 +182,7 @@ class _Nodes:
 class Session:
     """Serves ``operations`` on an open /dev/fuse descriptor (rules 1-2, 5)."""
 
-    def __init__(
-        self,
-        operations: Any,
-        fd: int,
-        *,
-        workers: int = DEFERRED_WORKERS,
-        serving_threads: int = SERVING_THREADS,
-    ) -> None:
+    def __init__(self, operations: Any, fd: int, *, workers: int = DEFERRED_WORKERS) -> None:
         self._operations = operations
         self._fd = fd
         self.nodes = _Nodes()
@@ -200,7 +193,6 @@ class Session:
             queue.SimpleQueue()
         )
         self._max_workers = workers
-        self._serving_threads = serving_threads
         self._workers = 0
         self._idle_workers = 0
         self._workers_lock = threading.Lock()
@@ -235,22 +227,7 @@ class Session:
     # ------------------------------------------------------------------------ the loop
 
     def serve(self) -> None:
-        """Answer requests until the connection ends or ``stop`` (rule 4), on this thread
-        and ``serving_threads - 1`` more (rule 2)."""
-        for number in range(1, self._serving_threads):
-            threading.Thread(
-                target=self._serve_other, name=f"lxcfs-serve-{number}", daemon=True
-            ).start()
-        self._serve_loop()
-
-    def _serve_other(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS)
-        try:
-            self._serve_loop()
-        except Exception as error:  # rule 5: the main thread serves on
-            log.error("a serving thread ended: %s: %s", type(error).__name__, error)
-
-    def _serve_loop(self) -> None:
+        """Answer requests until the connection ends or ``stop`` (rule 4)."""
         buffer = bytearray(wire.REQUEST_BUFFER)
         view = memoryview(buffer)
         header = wire.IN_HEADER
