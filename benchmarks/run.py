@@ -285,11 +285,11 @@ def run(parts: Sequence[str], quick: bool) -> dict[str, Any]:
                     report["throughput"] = system.throughput(
                         binary, where, sizes.readers, sizes.seconds
                     )
-                    # The same readers against our daemon serving in one thread (-s), run
-                    # on its own after the others (not interleaved with them).
-                    with system.ours_single_threaded() as single:
-                        one_thread = system.throughput(binary, single, sizes.readers, sizes.seconds)
-                    for count, by_daemon in one_thread["readers"].items():
+                    # The same readers against our daemon on fusepy (libfuse 2), run on its
+                    # own after the others (not interleaved with them).
+                    with system.ours_on_fusepy() as fusepy:
+                        baseline = system.throughput(binary, fusepy, sizes.readers, sizes.seconds)
+                    for count, by_daemon in baseline["readers"].items():
                         report["throughput"]["readers"][count].update(by_daemon)
                 if "scale" in parts:
                     report["scale"] = system.scale(

@@ -28,7 +28,7 @@ from benchmarks.client import Agent, finish, run_in_container, start_agent, star
 from tests.fuse.daemon import lxcfs_fuse_mount
 from tests.system.harness import CgroupSet, container_cgroups, lxcfs_mount, require_lxcfs
 
-__all__ = ["Mounts", "latency_and_cpu", "mounts", "ours_single_threaded", "scale", "throughput"]
+__all__ = ["Mounts", "latency_and_cpu", "mounts", "ours_on_fusepy", "scale", "throughput"]
 
 FILES = ("meminfo", "cpuinfo", "stat", "uptime")
 OPTIONS = ("-l", "--enable-cfs")
@@ -67,11 +67,12 @@ def mounts() -> Iterator[Mounts]:
 
 
 @contextlib.contextmanager
-def ours_single_threaded() -> Iterator[Mounts]:
-    """Our daemon alone, serving in one thread (``-s``), named ``ours -s``: throughput's
-    comparison of the two serving modes (docs/performance.md, remaining gap)."""
-    with lxcfs_fuse_mount((*OPTIONS, "-s")) as ours:
-        yield Mounts(points={"ours -s": (ours.path, ours.process.pid)}, skipped=None)
+def ours_on_fusepy() -> Iterator[Mounts]:
+    """Our daemon alone on the fusepy binding (libfuse 2, its thread pool, a ctypes
+    callback per request), named ``ours fusepy``: the baseline for our own FUSE session,
+    the default binding (docs/performance.md, third round)."""
+    with lxcfs_fuse_mount(OPTIONS, binding="fusepy") as ours:
+        yield Mounts(points={"ours fusepy": (ours.path, ours.process.pid)}, skipped=None)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -96,10 +96,10 @@ def test_system_parts_compare_both_daemons(tmp_path: Path) -> None:
             assert _positive(figures["p50_us"]) and figures["p99_us"] >= figures["p50_us"]
     assert set(latency["cpu"]) == {"ours", "lxcfs"}
     for by_daemon in report["throughput"]["readers"].values():
-        assert set(by_daemon) == {"ours", "lxcfs", "ours -s"}
+        assert set(by_daemon) == {"ours", "lxcfs", "ours fusepy"}
         assert all(figures["errors"] == 0 for figures in by_daemon.values())
         assert _positive(by_daemon["ours"]["ops_per_s"])
-        assert _positive(by_daemon["ours -s"]["ops_per_s"])
+        assert _positive(by_daemon["ours fusepy"]["ops_per_s"])
     scale = report["scale"]
     assert scale["failed_reads"] == {"ours": 0, "lxcfs": 0}
     assert scale["many"]["ours"]["samples"] == scale["containers"] * scale["rounds"]
