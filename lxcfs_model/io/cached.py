@@ -22,21 +22,26 @@ Rules:
    monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter's
    business, ``lxcfs_fuse.callers``), failures (an exception is never cached, the
    next request reads again).
-3a. Ancestors' limits are shared longer: the memory and swap limits and the CPU quota of
-   every cgroup *above* a container's own (a pod, a slice, the node's ``/lxc``) are kept for
-   ``ancestor_max_age`` (default ``ANCESTOR_MAX_AGE`` = 100 ms), keyed by file, and shared
-   by every container below them. The orchestrator sets them rarely and a container never
-   sets them; a change made in place shows within 100 ms (the container's own limits, and
-   everything else, within ``max_age``). Under load each container's reads come more than
-   10 ms apart, so without this every read re-read the whole chain; with it a meminfo miss
-   reads the container's own files and nothing above them. Failures are never kept.
-4. Bounded: at most ``capacity`` containers' views and ``capacity`` ancestor files;
+3a. Settings are shared longer: the files that hold what a runtime or orchestrator sets,
+   not what the workload does (``SETTING_FILES``: memory and swap limits, CPU quotas and
+   periods, CPU sets, swappiness), of a container's own cgroup and of every cgroup above
+   it (a pod, a slice, the node's ``/lxc``), are kept for ``setting_max_age`` (default
+   ``SETTING_MAX_AGE`` = 100 ms), keyed by file, so every container below an ancestor
+   shares its files. A container never sets its own limits (its runtime does, rarely:
+   ``docker update``); a change made in place shows within 100 ms, usage, counters and
+   statistics within ``max_age``. Under load each container's reads come more than 10 ms
+   apart, so with ``max_age`` alone every read re-read every limit: with this a meminfo
+   miss reads the usage files and memory.stat, a cpuinfo miss no cgroup file at all.
+   (First only ancestors' settings were kept this way, then profiles under eight
+   concurrent readers showed the container's own settings were half of a miss's reads.)
+   Failures are never kept.
+4. Bounded: at most ``capacity`` containers' views and ``capacity`` setting files;
    entries are kept in insertion order, expired ones are dropped from the front at every
    insert, the oldest go first beyond ``capacity``. So the memory held is the views of the
-   containers read during the last ``max_age`` seconds, the ancestor files read during the
-   last ``ancestor_max_age``, plus one host snapshot per distinct set of host texts (a
+   containers read during the last ``max_age`` seconds, the setting files read during the
+   last ``setting_max_age``, plus one host snapshot per distinct set of host texts (a
    dozen at most).
-5. Thread-safe: one lock guards the view and ancestor maps (held for dict operations only,
+5. Thread-safe: one lock guards the view and setting maps (held for dict operations only,
    never during a read); a host snapshot is stored with one dict assignment. Two threads
    missing together both read; the later one's result is kept, both are correct.
 """
@@ -55,10 +60,27 @@ from lxcfs_model.files import KMEM_SLABINFO
 from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
-__all__ = ["DEFAULT_MAX_AGE", "CachingReader"]
+__all__ = ["DEFAULT_MAX_AGE", "SETTING_FILES", "SETTING_MAX_AGE", "CachingReader"]
 
 DEFAULT_MAX_AGE = 0.010
-ANCESTOR_MAX_AGE = 0.100
+SETTING_MAX_AGE = 0.100
+
+#: What a runtime sets rather than what the workload does (rule 3a), by file name.
+SETTING_FILES = frozenset(
+    {
+        "memory.limit_in_bytes",
+        "memory.memsw.limit_in_bytes",
+        "memory.swappiness",
+        "memory.max",
+        "memory.swap.max",
+        "cpu.cfs_quota_us",
+        "cpu.cfs_period_us",
+        "cpu.max",
+        "cpuset.cpus",
+        "cpuset.effective_cpus",
+        "cpuset.cpus.effective",
+    }
+)
 DEFAULT_CAPACITY = 4096
 
 _Field = tuple[float, Any, tuple[str, ...]]
@@ -72,15 +94,15 @@ class CachingReader(SystemReader):
         root: str = "/",
         *,
         max_age: float = DEFAULT_MAX_AGE,
-        ancestor_max_age: float = ANCESTOR_MAX_AGE,
+        setting_max_age: float = SETTING_MAX_AGE,
         capacity: int = DEFAULT_CAPACITY,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(root)
         self.max_age = max_age
-        self.ancestor_max_age = ancestor_max_age
+        self.setting_max_age = setting_max_age
         # location -> (when read, text); oldest first (rule 3a).
-        self._ancestors: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._settings: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.capacity = capacity
         self._monotonic = monotonic
         # set of host texts -> (when read, snapshot); as many entries as files differ in
@@ -99,30 +121,31 @@ class CachingReader(SystemReader):
         return 0.0 <= now - made < self.max_age
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
-        """An ancestor's limit file shared for ``ancestor_max_age`` (rule 3a); any other
-        file read afresh."""
-        if not ancestor or self.ancestor_max_age <= 0:
+        """A setting (an ancestor's limit, or a file in ``SETTING_FILES``) shared for
+        ``setting_max_age`` (rule 3a); any other file read afresh."""
+        setting = ancestor or location.rpartition("/")[2] in SETTING_FILES
+        if not setting or self.setting_max_age <= 0:
             return super().read_cgroup_file(location)
         now = self._monotonic()
-        held = self._ancestors.get(location)
-        if held is not None and 0.0 <= now - held[0] < self.ancestor_max_age:
+        held = self._settings.get(location)
+        if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
             return held[1]
         text = super().read_cgroup_file(location)
         with self._lock:
-            self._ancestors[location] = (now, text)
-            self._ancestors.move_to_end(location)
-            while self._ancestors:
-                made = next(iter(self._ancestors.values()))[0]
-                fresh = 0.0 <= now - made < self.ancestor_max_age
-                if fresh and len(self._ancestors) <= self.capacity:
+            self._settings[location] = (now, text)
+            self._settings.move_to_end(location)
+            while self._settings:
+                made = next(iter(self._settings.values()))[0]
+                fresh = 0.0 <= now - made < self.setting_max_age
+                if fresh and len(self._settings) <= self.capacity:
                     break
-                self._ancestors.popitem(last=False)
+                self._settings.popitem(last=False)
         return text
 
-    def ancestor_files(self) -> int:
-        """How many ancestor files are held (tests check the bound)."""
+    def setting_files(self) -> int:
+        """How many setting files are held (tests check the bound)."""
         with self._lock:
-            return len(self._ancestors)
+            return len(self._settings)
 
     def host_snapshot(self, parts: Collection[str] = HOST_PARTS) -> HostSnapshot:
         """The host texts in ``parts``, one snapshot per set of parts shared for ``max_age``

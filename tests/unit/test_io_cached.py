@@ -173,41 +173,51 @@ def _limits(reader: CachingReader, container: Container) -> list[int | None]:
     return [level.limit for level in view.memory.limits]
 
 
-def test_ancestor_limits_shared_for_ancestor_max_age_own_limit_for_max_age(tree: Path) -> None:
-    """A limit changed in place on an ancestor shows once ancestor_max_age has passed; one
-    changed on the container's own cgroup shows after max_age, as every other value."""
+def test_settings_shared_for_setting_max_age_usage_for_max_age(tree: Path) -> None:
+    """A limit changed in place, on an ancestor or on the container's own cgroup, shows
+    once setting_max_age has passed; usage changed in place shows after max_age."""
     clock = FakeClock()
-    reader = CachingReader(str(tree), max_age=0.01, ancestor_max_age=0.1, monotonic=clock)
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
     container = reader.resolve_pid(4242)
     parent = tree / "sys/fs/cgroup/memory/lxc/memory.limit_in_bytes"
     own = tree / C1_MEMORY / "memory.limit_in_bytes"
+    usage = tree / C1_MEMORY / "memory.usage_in_bytes"
     first = _limits(reader, container)
     assert first[1] == 536870912  # c1, lxc, root: lxc's limit is the parent's
     parent.write_text("268435456\n")
     own.write_text("134217728\n")
-    clock.now += 0.02  # past max_age, within ancestor_max_age
+    usage.write_text("4096\n")
+    clock.now += 0.02  # past max_age, within setting_max_age
     second = _limits(reader, container)
-    assert second[0] == 134217728 and second[1] == 536870912
-    clock.now += 0.09  # past ancestor_max_age since the first read
-    assert _limits(reader, container)[1] == 268435456
+    assert second[:2] == first[:2]
+    memory = reader.view_for_container(container, {"memory"}).memory
+    assert memory is not None and memory.usage == 4096
+    clock.now += 0.09  # past setting_max_age since the first read
+    assert _limits(reader, container)[:2] == [134217728, 268435456]
 
 
-def test_ancestor_files_are_shared_between_containers_and_bounded(tree: Path) -> None:
-    """Containers below one ancestor share its files; the store never holds more than
-    capacity files and drops expired ones."""
+def test_setting_files_are_shared_between_containers_and_bounded(tree: Path) -> None:
+    """Containers below one ancestor share its files; a file not in SETTING_FILES is read
+    afresh unless read as an ancestor's limit; the store never holds more than capacity
+    files and drops expired ones."""
     clock = FakeClock()
-    reader = CachingReader(str(tree), capacity=2, ancestor_max_age=0.1, monotonic=clock)
+    reader = CachingReader(str(tree), capacity=2, setting_max_age=0.1, monotonic=clock)
     root_limit = reader.path("sys/fs/cgroup/memory/memory.limit_in_bytes")
     first = reader.read_cgroup_file(root_limit, ancestor=True)
     Path(root_limit).write_text("1\n")
     assert reader.read_cgroup_file(root_limit, ancestor=True) == first
-    assert reader.read_cgroup_file(root_limit) == "1\n"  # not an ancestor read: fresh
+    assert reader.read_cgroup_file(root_limit) == first  # a setting by name as well
+    stat = reader.path("sys/fs/cgroup/memory/memory.stat")
+    text = Path(stat).read_text()
+    assert reader.read_cgroup_file(stat) == text
+    Path(stat).write_text(text + "extra 1\n")
+    assert reader.read_cgroup_file(stat).endswith("extra 1\n")  # not a setting: fresh
     for name in ("memory.memsw.limit_in_bytes", "memory.swappiness", "memory.stat"):
         reader.read_cgroup_file(reader.path("sys/fs/cgroup/memory", name), ancestor=True)
-        assert reader.ancestor_files() <= 2
+        assert reader.setting_files() <= 2
     clock.now += 0.2
     reader.read_cgroup_file(root_limit, ancestor=True)
-    assert reader.ancestor_files() == 1
+    assert reader.setting_files() == 1
 
 
 def test_ancestor_failures_are_not_kept(tree: Path) -> None:
@@ -217,7 +227,7 @@ def test_ancestor_failures_are_not_kept(tree: Path) -> None:
     for _ in range(2):
         with pytest.raises(FileNotFoundError):
             reader.read_cgroup_file(missing, ancestor=True)
-    assert reader.ancestor_files() == 0
+    assert reader.setting_files() == 0
 
 
 def test_cgroup_slabinfo_is_read_only_when_asked_for(tree: Path) -> None:
