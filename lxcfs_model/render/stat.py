@@ -51,7 +51,11 @@ the container's own growth there); the overflow goes to CPUs with time left (``s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from itertools import chain, repeat
+from typing import Any
 
 import attrs
 
@@ -151,26 +155,42 @@ class _Previous:
     usage_total: tuple[int, ...] | None
 
 
+# A history is checked whole, column by column: map() over the builtins below runs the
+# test of each entry in C, where a loop over 512 CPUs' entries would cost more than the
+# rest of the render. All-or-nothing, as the entries are: one bad entry refuses the part.
+_INT_ONLY = frozenset({int})  # exactly int: a bool or float in a foreign history is no counter
+_PAIR_LENGTH = frozenset({2})
+
+
+def _all_counters(values: Sequence[Any], width: int) -> bool:
+    """Every value is a tuple of ``width`` non-negative ints."""
+    return (
+        all(map(isinstance, values, repeat(tuple)))
+        and frozenset({width}).issuperset(map(len, values))
+        and _INT_ONLY.issuperset(map(type, chain.from_iterable(values)))
+        and min(chain.from_iterable(values), default=0) >= 0
+    )
+
+
+def _all_pairs(entries: Sequence[Any]) -> bool:
+    """Every entry is a ``(key, value)`` tuple, the shape of each history entry."""
+    return all(map(isinstance, entries, repeat(tuple))) and _PAIR_LENGTH.issuperset(
+        map(len, entries)
+    )
+
+
 def _counters(value: object, width: int) -> tuple[int, ...] | None:
-    if (
-        isinstance(value, tuple)
-        and len(value) == width
-        and all(type(item) is int and item >= 0 for item in value)
-    ):
-        return value
-    return None
+    return value if _all_counters((value,), width) else None  # type: ignore[return-value]
 
 
 def _previous_lines(history: StatHistory) -> tuple[tuple[int, ...], ...] | None:
-    lines = []
-    for index, entry in enumerate(history.last_lines):
-        if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != f"cpu{index}":
-            return None
-        counters = _counters(entry[1], _WIDTH)
-        if counters is None:
-            return None
-        lines.append(counters)
-    return tuple(lines) if lines else None
+    entries = tuple(history.last_lines)
+    if not entries or not _all_pairs(entries):
+        return None
+    if [entry[0] for entry in entries] != [f"cpu{index}" for index in range(len(entries))]:
+        return None
+    lines = tuple(entry[1] for entry in entries)
+    return lines if _all_counters(lines, _WIDTH) else None
 
 
 def _read_history(
@@ -183,37 +203,36 @@ def _read_history(
     lines = _previous_lines(history)
     if lines is None or len(history.baseline) != len(lines):
         return lines, None
-    host_cpus: list[int] = []
-    host_counters: list[tuple[int, ...]] = []
-    for entry in history.baseline:
-        counters = (
-            _counters(entry[1], _WIDTH) if isinstance(entry, tuple) and len(entry) == 2 else None
-        )
-        if counters is None or type(entry[0]) is not int:
-            return lines, None
-        host_cpus.append(entry[0])
-        host_counters.append(counters)
-    usage_by_cpu = [
-        _counters(entry[1], 2)
-        for entry, expected in zip(history.view, host_cpus, strict=False)
-        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == expected
-    ]
-    fits = len(usage_by_cpu) == len(lines) and len(history.view) == len(lines)
+    baseline = tuple(history.baseline)
+    if not _all_pairs(baseline):
+        return lines, None
+    host_cpus = tuple(entry[0] for entry in baseline)
+    host_counters = tuple(entry[1] for entry in baseline)
+    if not _INT_ONLY.issuperset(map(type, host_cpus)) or not _all_counters(host_counters, _WIDTH):
+        return lines, None
+    # The view is trusted only whole: an entry for each baseline entry, naming its CPU,
+    # with a (user, system) pair, and no more time on the shown CPUs than in the total.
+    view = tuple(history.view)
+    usage_by_cpu: tuple[tuple[int, ...], ...] | None = None
+    if (
+        len(view) == len(lines)
+        and _all_pairs(view)
+        and [entry[0] for entry in view] == list(host_cpus)
+    ):
+        pairs = tuple(entry[1] for entry in view)
+        if _all_counters(pairs, 2):
+            usage_by_cpu = pairs
     usage_total = _counters(history.usage_total, 2)
-    if usage_total is not None and fits:
+    if usage_total is not None and usage_by_cpu is not None:
         # The container's time on CPUs it does not see can never be negative.
-        hidden = [
-            usage_total[field] - sum(pair[field] for pair in usage_by_cpu if pair)
-            for field in (0, 1)
-        ]
-        fits = min(hidden) >= 0
+        seen_user, seen_system = _column_sums(usage_by_cpu)
+        if usage_total[0] < seen_user or usage_total[1] < seen_system:
+            usage_by_cpu = None
     previous = _Previous(
         lines=lines,
-        host_cpus=tuple(host_cpus),
-        host_counters=tuple(host_counters),
-        usage_by_cpu=tuple(pair for pair in usage_by_cpu if pair is not None)
-        if fits and all(pair is not None for pair in usage_by_cpu)
-        else None,
+        host_cpus=host_cpus,
+        host_counters=host_counters,
+        usage_by_cpu=usage_by_cpu,
         usage_total=usage_total,
     )
     return lines, previous
@@ -226,8 +245,28 @@ def _ticks(time: CpuTime, clk_tck: int) -> tuple[int, int]:
     )
 
 
-def _growth(now: Sequence[int], before: Sequence[int]) -> tuple[int, ...]:
-    return tuple(max(0, current - last) for current, last in zip(now, before, strict=True))
+def _usage_ticks(
+    per_cpu: Mapping[int, CpuTime], shown: Sequence[int], clk_tck: int
+) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """The container's (user, system) ticks on each shown CPU, and over all of ``per_cpu``
+    (its time on CPUs it does not see included): per CPU, then summed, as ``_ticks``."""
+    # ns * clk_tck // 10**9 with the fraction reduced is the same integer; for CLK_TCK 100
+    # it is ns * 1 // 10**7, much cheaper than scaling the nanoseconds up first, and this
+    # loop runs over every host CPU (512 on a big host) on every read.
+    common = math.gcd(clk_tck, _NS_PER_SECOND)
+    numerator, denominator = clk_tck // common, _NS_PER_SECOND // common
+    user_total = system_total = 0
+    for time in per_cpu.values():
+        user, system = time.user_ns, time.system_ns
+        if user > 0:
+            user_total += user * numerator // denominator
+        if system > 0:
+            system_total += system * numerator // denominator
+    by_cpu: list[tuple[int, int]] = []
+    for cpu in shown:
+        seen = per_cpu.get(cpu)
+        by_cpu.append((0, 0) if seen is None else _ticks(seen, clk_tck))
+    return by_cpu, (user_total, system_total)
 
 
 def render(inputs: RenderInputs) -> Rendered:
@@ -247,16 +286,12 @@ def _render(inputs: RenderInputs) -> Rendered:
     clk_tck = host.clk_tck if host.clk_tck > 0 else 100
     usage = inputs.view.cpu_usage
 
-    host_now = [layout.cpu_counters.get(cpu, _ZERO) for cpu in shown]
+    host_counters = layout.cpu_counters
+    host_now = [host_counters.get(cpu, _ZERO) for cpu in shown]
     by_cpu_now: list[tuple[int, int]] | None = None
     total_now: tuple[int, int] | None = None
     if usage is not None and usage.per_cpu is not None:
-        per_cpu_ticks = {cpu: _ticks(time, clk_tck) for cpu, time in usage.per_cpu.items()}
-        by_cpu_now = [per_cpu_ticks.get(cpu, (0, 0)) for cpu in shown]
-        total_now = (
-            sum(user for user, _ in per_cpu_ticks.values()),
-            sum(system for _, system in per_cpu_ticks.values()),
-        )
+        by_cpu_now, total_now = _usage_ticks(usage.per_cpu, shown, clk_tck)
     elif usage is not None:
         total_now = _ticks(usage.total, clk_tck)
 
@@ -285,9 +320,10 @@ def _render(inputs: RenderInputs) -> Rendered:
                 )
             ]
             if previous.usage_total is not None and previous.host_cpus == shown:
+                seen_user, seen_system = _column_sums(previous.usage_by_cpu)
                 hidden_before = (
-                    previous.usage_total[0] - sum(pair[0] for pair in previous.usage_by_cpu),
-                    previous.usage_total[1] - sum(pair[1] for pair in previous.usage_by_cpu),
+                    previous.usage_total[0] - seen_user,
+                    previous.usage_total[1] - seen_system,
                 )
         total_before = (
             (previous.usage_total[0], previous.usage_total[1])
@@ -313,9 +349,16 @@ def _render(inputs: RenderInputs) -> Rendered:
             f"visible CPU count changed from {len(last_lines)} to {count}: lines restart"
         )
 
-    host_growth = [_growth(now, before) for now, before in zip(host_now, host_before, strict=True)]
-    busy_growth = [sum(growth) - growth[_IDLE] for growth in host_growth]
-    elapsed = [sum(growth) for growth in host_growth]
+    # One pass per CPU; map(max, _ZERO, ...) is max(0, now - before) field by field, in C.
+    host_growth: list[tuple[int, ...]] = []
+    busy_growth: list[int] = []
+    elapsed: list[int] = []
+    for now, before in zip(host_now, host_before, strict=True):
+        growth = tuple(map(max, _ZERO, map(operator.sub, now, before)))
+        time = sum(growth)
+        host_growth.append(growth)
+        elapsed.append(time)
+        busy_growth.append(time - growth[_IDLE])
     quantities = visible_quantities(visible, host.online_cpus)
     quantities |= {
         "quota": _describe_quota(visible),
@@ -324,12 +367,15 @@ def _render(inputs: RenderInputs) -> Rendered:
         "folded_user": 0,
         "folded_system": 0,
         "partial_idle_removed": 0,
-        "missing_host_lines": sum(1 for cpu in shown if cpu not in layout.cpu_counters),
+        "missing_host_lines": count - sum(map(host_counters.__contains__, shown)),
     }
 
     if usage is None or total_now is None:
         quantities["usage_source"] = "none: the host's own times of these CPUs"
-        increments = host_growth
+        lines = [
+            tuple(map(operator.add, before, growth))
+            for before, growth in zip(base_lines, host_growth, strict=True)
+        ]
     else:
         user_growth, system_growth = _container_growth(
             by_cpu_now,
@@ -351,33 +397,36 @@ def _render(inputs: RenderInputs) -> Rendered:
             for time, user, system in zip(elapsed, user_growth, system_growth, strict=True)
         ]
         if starts_at_zero:
-            idle_growth = _remove_partial_cpu(visible, host_growth, idle_growth, quantities)
-        increments = []
-        for user, system, idle in zip(user_growth, system_growth, idle_growth, strict=True):
-            line = [0] * _WIDTH
-            line[_USER], line[_SYSTEM], line[_IDLE] = user, system, idle
-            increments.append(tuple(line))
+            idle_growth = _remove_partial_cpu(visible, elapsed, idle_growth, quantities)
+        # Only user, system and idle grow with usage known: the other fields keep their floor.
+        lines = []
+        for before, user, system, idle in zip(
+            base_lines, user_growth, system_growth, idle_growth, strict=True
+        ):
+            line = list(before)
+            line[_USER] += user
+            line[_SYSTEM] += system
+            line[_IDLE] += idle
+            lines.append(tuple(line))
 
-    lines = [
-        tuple(base + grown for base, grown in zip(before, increment, strict=True))
-        for before, increment in zip(base_lines, increments, strict=True)
-    ]
     if last_lines is not None and len(last_lines) != count:
         lines = _carry_aggregate(last_lines, lines)
 
-    aggregate = [sum(column) for column in zip(*lines, strict=True)] if lines else list(_ZERO)
+    aggregate = list(map(sum, zip(*lines, strict=True))) if lines else list(_ZERO)
     quantities["user"] = aggregate[_USER]
     quantities["system"] = aggregate[_SYSTEM]
     quantities["idle"] = aggregate[_IDLE]
 
+    labels = [f"cpu{index}" for index in range(len(lines))]
     text_lines = ["cpu  " + " ".join(map(str, aggregate)) + "\n"]
     text_lines += [
-        f"cpu{index} " + " ".join(map(str, line)) + "\n" for index, line in enumerate(lines)
+        label + " " + " ".join(map(str, line)) + "\n"
+        for label, line in zip(labels, lines, strict=True)
     ]
     text_lines.append(layout.passthrough)
 
     stat_history = StatHistory(
-        last_lines=tuple((f"cpu{index}", line) for index, line in enumerate(lines)),
+        last_lines=tuple(zip(labels, lines, strict=True)),
         baseline=tuple(zip(shown, host_now, strict=True)),
         view=tuple(zip(shown, by_cpu_now, strict=True)) if by_cpu_now is not None else (),
         usage_total=total_now if total_now is not None else (),
@@ -387,6 +436,10 @@ def _render(inputs: RenderInputs) -> Rendered:
         history=attrs.evolve(inputs.history, stat=stat_history),
         quantities=quantities,
     )
+
+
+def _column_sums(pairs: Sequence[tuple[int, ...]]) -> tuple[int, int]:
+    return sum(map(operator.itemgetter(0), pairs)), sum(map(operator.itemgetter(1), pairs))
 
 
 def _describe_quota(visible: VisibleCpus) -> str:
@@ -459,7 +512,7 @@ def spread(amount: int, weights: Sequence[int], room: Sequence[int]) -> list[int
 
 def _remove_partial_cpu(
     visible: VisibleCpus,
-    host_growth: Sequence[tuple[int, ...]],
+    elapsed: Sequence[int],
     idle_growth: list[int],
     quantities: dict[str, object],
 ) -> list[int]:
@@ -472,8 +525,7 @@ def _remove_partial_cpu(
     capacity_us = cap * quota.period_us
     if quota.quota_us >= capacity_us:
         return idle_growth
-    elapsed = sum(sum(growth) for growth in host_growth)
-    removed = min(elapsed * (capacity_us - quota.quota_us) // capacity_us, sum(idle_growth))
+    removed = min(sum(elapsed) * (capacity_us - quota.quota_us) // capacity_us, sum(idle_growth))
     quantities["partial_idle_removed"] = removed
     return [
         idle - taken
