@@ -53,9 +53,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
-from typing import Any
 
 import attrs
 
@@ -74,6 +73,10 @@ _SYSTEM = STAT_FIELDS.index("system")
 _IDLE = STAT_FIELDS.index("idle")
 _ZERO = (0,) * _WIDTH
 _NS_PER_SECOND = 1_000_000_000
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
+# A cpuN line: label and the ten counters, as " ".join(map(str, ...)) prints them.
+_LINE_FORMAT = "%s" + " %s" * _WIDTH + "\n"
 
 _CPU_SOURCES = (
     "cpuset.cpus / cpuset.effective_cpus",
@@ -155,42 +158,34 @@ class _Previous:
     usage_total: tuple[int, ...] | None
 
 
-# A history is checked whole, column by column: map() over the builtins below runs the
-# test of each entry in C, where a loop over 512 CPUs' entries would cost more than the
-# rest of the render. All-or-nothing, as the entries are: one bad entry refuses the part.
-_INT_ONLY = frozenset({int})  # exactly int: a bool or float in a foreign history is no counter
-_PAIR_LENGTH = frozenset({2})
-
-
-def _all_counters(values: Sequence[Any], width: int) -> bool:
-    """Every value is a tuple of ``width`` non-negative ints."""
-    return (
-        all(map(isinstance, values, repeat(tuple)))
-        and frozenset({width}).issuperset(map(len, values))
-        and _INT_ONLY.issuperset(map(type, chain.from_iterable(values)))
-        and min(chain.from_iterable(values), default=0) >= 0
-    )
-
-
-def _all_pairs(entries: Sequence[Any]) -> bool:
-    """Every entry is a ``(key, value)`` tuple, the shape of each history entry."""
-    return all(map(isinstance, entries, repeat(tuple))) and _PAIR_LENGTH.issuperset(
-        map(len, entries)
-    )
+# Exactly ``int``: a bool or a float in a history saved by something else is not a counter.
+_INT_ONLY = frozenset({int})
 
 
 def _counters(value: object, width: int) -> tuple[int, ...] | None:
-    return value if _all_counters((value,), width) else None  # type: ignore[return-value]
+    # map(type) + issuperset + min test the items in C, not in a generator: this runs for
+    # each entry of a history on every read. (Checking all entries' items in one pass is
+    # faster from about 16 CPUs on, slower below, where most containers are.)
+    if (
+        isinstance(value, tuple)
+        and len(value) == width
+        and _INT_ONLY.issuperset(map(type, value))
+        and min(value) >= 0
+    ):
+        return value
+    return None
 
 
 def _previous_lines(history: StatHistory) -> tuple[tuple[int, ...], ...] | None:
-    entries = tuple(history.last_lines)
-    if not entries or not _all_pairs(entries):
-        return None
-    if [entry[0] for entry in entries] != [f"cpu{index}" for index in range(len(entries))]:
-        return None
-    lines = tuple(entry[1] for entry in entries)
-    return lines if _all_counters(lines, _WIDTH) else None
+    lines = []
+    for index, entry in enumerate(history.last_lines):
+        if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != f"cpu{index}":
+            return None
+        counters = _counters(entry[1], _WIDTH)
+        if counters is None:
+            return None
+        lines.append(counters)
+    return tuple(lines) if lines else None
 
 
 def _read_history(
@@ -203,69 +198,77 @@ def _read_history(
     lines = _previous_lines(history)
     if lines is None or len(history.baseline) != len(lines):
         return lines, None
-    baseline = tuple(history.baseline)
-    if not _all_pairs(baseline):
-        return lines, None
-    host_cpus = tuple(entry[0] for entry in baseline)
-    host_counters = tuple(entry[1] for entry in baseline)
-    if not _INT_ONLY.issuperset(map(type, host_cpus)) or not _all_counters(host_counters, _WIDTH):
-        return lines, None
+    host_cpus: list[int] = []
+    host_counters: list[tuple[int, ...]] = []
+    for entry in history.baseline:
+        counters = (
+            _counters(entry[1], _WIDTH) if isinstance(entry, tuple) and len(entry) == 2 else None
+        )
+        if counters is None or type(entry[0]) is not int:
+            return lines, None
+        host_cpus.append(entry[0])
+        host_counters.append(counters)
     # The view is trusted only whole: an entry for each baseline entry, naming its CPU,
     # with a (user, system) pair, and no more time on the shown CPUs than in the total.
-    view = tuple(history.view)
-    usage_by_cpu: tuple[tuple[int, ...], ...] | None = None
-    if (
-        len(view) == len(lines)
-        and _all_pairs(view)
-        and [entry[0] for entry in view] == list(host_cpus)
-    ):
-        pairs = tuple(entry[1] for entry in view)
-        if _all_counters(pairs, 2):
-            usage_by_cpu = pairs
+    usage_by_cpu: list[tuple[int, ...]] | None = []
+    matching = 0
+    for entry, expected in zip(history.view, host_cpus, strict=False):
+        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == expected:
+            matching += 1
+            pair = _counters(entry[1], 2)
+            if pair is None:
+                usage_by_cpu = None
+            elif usage_by_cpu is not None:
+                usage_by_cpu.append(pair)
+    if not (matching == len(lines) and len(history.view) == len(lines)):
+        usage_by_cpu = None
     usage_total = _counters(history.usage_total, 2)
     if usage_total is not None and usage_by_cpu is not None:
-        # The container's time on CPUs it does not see can never be negative.
         seen_user, seen_system = _column_sums(usage_by_cpu)
         if usage_total[0] < seen_user or usage_total[1] < seen_system:
             usage_by_cpu = None
     previous = _Previous(
         lines=lines,
-        host_cpus=host_cpus,
-        host_counters=host_counters,
-        usage_by_cpu=usage_by_cpu,
+        host_cpus=tuple(host_cpus),
+        host_counters=tuple(host_counters),
+        usage_by_cpu=tuple(usage_by_cpu) if usage_by_cpu is not None else None,
         usage_total=usage_total,
     )
     return lines, previous
 
 
-def _ticks(time: CpuTime, clk_tck: int) -> tuple[int, int]:
+def _tick_fraction(clk_tck: int) -> tuple[int, int]:
+    """CLK_TCK / 10**9 in lowest terms: ``ns * clk_tck // 10**9`` is the same integer as
+    ``ns * numerator // denominator``, and for CLK_TCK 100 that is ``ns * 1 // 10**7``, much
+    cheaper than scaling nanoseconds up first (this runs for every host CPU on every read)."""
+    common = math.gcd(clk_tck, _NS_PER_SECOND)
+    return clk_tck // common, _NS_PER_SECOND // common
+
+
+def _ticks(time: CpuTime, numerator: int, denominator: int) -> tuple[int, int]:
+    """Nanoseconds as ticks (``_tick_fraction``)."""
     return (
-        max(0, time.user_ns) * clk_tck // _NS_PER_SECOND,
-        max(0, time.system_ns) * clk_tck // _NS_PER_SECOND,
+        max(0, time.user_ns) * numerator // denominator,
+        max(0, time.system_ns) * numerator // denominator,
     )
 
 
 def _usage_ticks(
-    per_cpu: Mapping[int, CpuTime], shown: Sequence[int], clk_tck: int
+    per_cpu: Mapping[int, CpuTime], shown: Sequence[int], numerator: int, denominator: int
 ) -> tuple[list[tuple[int, int]], tuple[int, int]]:
     """The container's (user, system) ticks on each shown CPU, and over all of ``per_cpu``
-    (its time on CPUs it does not see included): per CPU, then summed, as ``_ticks``."""
-    # ns * clk_tck // 10**9 with the fraction reduced is the same integer; for CLK_TCK 100
-    # it is ns * 1 // 10**7, much cheaper than scaling the nanoseconds up first, and this
-    # loop runs over every host CPU (512 on a big host) on every read.
-    common = math.gcd(clk_tck, _NS_PER_SECOND)
-    numerator, denominator = clk_tck // common, _NS_PER_SECOND // common
+    (its time on CPUs it does not see included): ``_ticks`` per CPU, then summed."""
+    # _ticks inlined: this loop runs over every host CPU, 512 on a big host.
     user_total = system_total = 0
     for time in per_cpu.values():
-        user, system = time.user_ns, time.system_ns
-        if user > 0:
-            user_total += user * numerator // denominator
-        if system > 0:
-            system_total += system * numerator // denominator
-    by_cpu: list[tuple[int, int]] = []
+        if time.user_ns > 0:
+            user_total += time.user_ns * numerator // denominator
+        if time.system_ns > 0:
+            system_total += time.system_ns * numerator // denominator
+    by_cpu = []
     for cpu in shown:
         seen = per_cpu.get(cpu)
-        by_cpu.append((0, 0) if seen is None else _ticks(seen, clk_tck))
+        by_cpu.append((0, 0) if seen is None else _ticks(seen, numerator, denominator))
     return by_cpu, (user_total, system_total)
 
 
@@ -291,9 +294,9 @@ def _render(inputs: RenderInputs) -> Rendered:
     by_cpu_now: list[tuple[int, int]] | None = None
     total_now: tuple[int, int] | None = None
     if usage is not None and usage.per_cpu is not None:
-        by_cpu_now, total_now = _usage_ticks(usage.per_cpu, shown, clk_tck)
+        by_cpu_now, total_now = _usage_ticks(usage.per_cpu, shown, *_tick_fraction(clk_tck))
     elif usage is not None:
-        total_now = _ticks(usage.total, clk_tck)
+        total_now = _ticks(usage.total, *_tick_fraction(clk_tck))
 
     last_lines, previous = _read_history(inputs.history.stat)
     continued = previous is not None and len(previous.host_cpus) == count
@@ -349,16 +352,12 @@ def _render(inputs: RenderInputs) -> Rendered:
             f"visible CPU count changed from {len(last_lines)} to {count}: lines restart"
         )
 
-    # One pass per CPU; map(max, _ZERO, ...) is max(0, now - before) field by field, in C.
-    host_growth: list[tuple[int, ...]] = []
-    busy_growth: list[int] = []
-    elapsed: list[int] = []
-    for now, before in zip(host_now, host_before, strict=True):
-        growth = tuple(map(max, _ZERO, map(operator.sub, now, before)))
-        time = sum(growth)
-        host_growth.append(growth)
-        elapsed.append(time)
-        busy_growth.append(time - growth[_IDLE])
+    # All shown CPUs' fields in one run: every counters tuple has _WIDTH fields (parse_stat
+    # pads host lines, a history's are checked), so the run cuts back into lines.
+    host_growth_run = _grown(chain.from_iterable(host_now), chain.from_iterable(host_before))
+    host_growth = _lines(host_growth_run)
+    elapsed = list(map(sum, host_growth))
+    busy_growth = list(map(operator.sub, elapsed, host_growth_run[_IDLE::_WIDTH]))
     quantities = visible_quantities(visible, host.online_cpus)
     quantities |= {
         "quota": _describe_quota(visible),
@@ -372,10 +371,7 @@ def _render(inputs: RenderInputs) -> Rendered:
 
     if usage is None or total_now is None:
         quantities["usage_source"] = "none: the host's own times of these CPUs"
-        lines = [
-            tuple(map(operator.add, before, growth))
-            for before, growth in zip(base_lines, host_growth, strict=True)
-        ]
+        lines = _lines(map(operator.add, chain.from_iterable(base_lines), host_growth_run))
     else:
         user_growth, system_growth = _container_growth(
             by_cpu_now,
@@ -392,38 +388,30 @@ def _render(inputs: RenderInputs) -> Rendered:
         )
         quantities["container_user_ticks"], quantities["container_system_ticks"] = total_now
         # The CPU's time not claimed by the container is idle (upstream: idle + busy - used).
-        idle_growth = [
-            max(0, time - user - system)
-            for time, user, system in zip(elapsed, user_growth, system_growth, strict=True)
-        ]
+        idle_growth = _grown(elapsed, map(operator.add, user_growth, system_growth))
         if starts_at_zero:
             idle_growth = _remove_partial_cpu(visible, elapsed, idle_growth, quantities)
         # Only user, system and idle grow with usage known: the other fields keep their floor.
-        lines = []
-        for before, user, system, idle in zip(
-            base_lines, user_growth, system_growth, idle_growth, strict=True
-        ):
-            line = list(before)
-            line[_USER] += user
-            line[_SYSTEM] += system
-            line[_IDLE] += idle
-            lines.append(tuple(line))
+        run = list(chain.from_iterable(base_lines))
+        for field, growth in ((_USER, user_growth), (_SYSTEM, system_growth), (_IDLE, idle_growth)):
+            run[field::_WIDTH] = map(operator.add, run[field::_WIDTH], growth)
+        lines = _lines(run)
 
     if last_lines is not None and len(last_lines) != count:
         lines = _carry_aggregate(last_lines, lines)
 
-    aggregate = list(map(sum, zip(*lines, strict=True))) if lines else list(_ZERO)
+    columns = list(zip(*lines, strict=True))
+    aggregate = list(map(sum, columns)) if lines else list(_ZERO)
     quantities["user"] = aggregate[_USER]
     quantities["system"] = aggregate[_SYSTEM]
     quantities["idle"] = aggregate[_IDLE]
 
-    labels = [f"cpu{index}" for index in range(len(lines))]
-    text_lines = ["cpu  " + " ".join(map(str, aggregate)) + "\n"]
-    text_lines += [
-        label + " " + " ".join(map(str, line)) + "\n"
-        for label, line in zip(labels, lines, strict=True)
-    ]
-    text_lines.append(layout.passthrough)
+    labels = _labels(len(lines))
+    # All cpuN lines in one %-format: "%s" is str(), exactly what " ".join(map(str)) gives.
+    cpu_lines = (_LINE_FORMAT * len(lines)) % tuple(
+        chain.from_iterable(zip(labels, *columns, strict=True))
+    )
+    text = "cpu  " + " ".join(map(str, aggregate)) + "\n" + cpu_lines + layout.passthrough
 
     stat_history = StatHistory(
         last_lines=tuple(zip(labels, lines, strict=True)),
@@ -432,14 +420,34 @@ def _render(inputs: RenderInputs) -> Rendered:
         usage_total=total_now if total_now is not None else (),
     )
     return Rendered(
-        text="".join(text_lines),
+        text=text,
         history=attrs.evolve(inputs.history, stat=stat_history),
         quantities=quantities,
     )
 
 
 def _column_sums(pairs: Sequence[tuple[int, ...]]) -> tuple[int, int]:
-    return sum(map(operator.itemgetter(0), pairs)), sum(map(operator.itemgetter(1), pairs))
+    return sum(map(_FIRST, pairs)), sum(map(_SECOND, pairs))
+
+
+def _labels(count: int) -> list[str]:
+    """``cpu0`` .. ``cpu<count-1>``."""
+    return list(map("cpu{}".format, range(count)))
+
+
+def _grown(now: Iterable[int], before: Iterable[int]) -> list[int]:
+    """``max(0, now - before)`` item by item, the growth of counters that must not shrink."""
+    differences = list(map(operator.sub, now, before))
+    # Counters seldom go back: one min() over the run is cheaper than a max() per item.
+    if differences and min(differences) < 0:
+        return list(map(max, repeat(0), differences))
+    return differences
+
+
+def _lines(run: Iterable[int]) -> list[tuple[int, ...]]:
+    """A run of counters cut into lines of ``_WIDTH`` (zip over one iterator repeated takes
+    consecutive items)."""
+    return list(zip(*[iter(run)] * _WIDTH, strict=True))
 
 
 def _describe_quota(visible: VisibleCpus) -> str:
@@ -468,23 +476,20 @@ def _container_growth(
         spread_user = max(0, total_now[0] - before[0])
         spread_system = max(0, total_now[1] - before[1])
     else:
-        pairs = list(zip(by_cpu_now, by_cpu_before, strict=True))
-        user = [max(0, now[0] - before[0]) for now, before in pairs]
-        system = [max(0, now[1] - before[1]) for now, before in pairs]
+        user = _grown(map(_FIRST, by_cpu_now), map(_FIRST, by_cpu_before))
+        system = _grown(map(_SECOND, by_cpu_now), map(_SECOND, by_cpu_before))
         spread_user = spread_system = 0
         if hidden_before is not None:
-            hidden_user = total_now[0] - sum(pair[0] for pair in by_cpu_now)
-            hidden_system = total_now[1] - sum(pair[1] for pair in by_cpu_now)
+            seen_user, seen_system = _column_sums(by_cpu_now)
+            hidden_user = total_now[0] - seen_user
+            hidden_system = total_now[1] - seen_system
             spread_user = max(0, hidden_user - hidden_before[0])
             spread_system = max(0, hidden_system - hidden_before[1])
             quantities["folded_user"], quantities["folded_system"] = spread_user, spread_system
     for amount, target in ((spread_user, user), (spread_system, system)):
-        room = [
-            max(0, time - own_user - own_system)
-            for time, own_user, own_system in zip(elapsed, user, system, strict=True)
-        ]
-        for index, share in enumerate(spread(amount, busy_growth, room)):
-            target[index] += share
+        if amount > 0:  # spread() of nothing is all zeros
+            room = _grown(elapsed, map(operator.add, user, system))
+            target[:] = map(operator.add, target, spread(amount, busy_growth, room))
     return user, system
 
 
