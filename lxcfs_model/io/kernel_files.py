@@ -30,6 +30,13 @@ Rules:
    the one record fits, so a short first read is the whole text and the read that would
    return 0 is skipped. Any other file is read until a read returns 0 (a multi-record
    file such as /proc/cpuinfo or /proc/kallsyms returns a page at a time).
+4a. The single ``files`` named at construction (the host's /proc/meminfo, /proc/stat, ...)
+   that are single-record trusted kernel files are opened once and held: each read is a
+   ``pread`` at offset 0, which makes ``seq_read_iter`` start afresh, so it shows the
+   kernel's values of that moment exactly as a new open would, without the open and
+   close. They are files of the whole system, never removed or replaced while it runs;
+   descriptors are shared between threads safely because the GIL is held through each
+   pread and they are closed only when the ``KernelFiles`` is collected.
 5. Same results and errors as the ``os`` functions they replace: text decoded like
    ``read_text`` (UTF-8 with replacement, universal newlines), ``OSError`` subclasses with
    the errno (``FileNotFoundError`` for ENOENT, ...).
@@ -156,6 +163,9 @@ _open = _libc_function("open", ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
 _read = _libc_function("read", ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
 _close = _libc_function("close", ctypes.c_int, ctypes.c_int)
 _fstatfs = _libc_function("fstatfs", ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+_pread = _libc_function(
+    "pread", ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long
+)
 _readlink = _libc_function(
     "readlink", ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t
 )
@@ -279,6 +289,7 @@ class KernelFiles:
         it is on one of ``filesystems`` now (tests name another to stand in for a kernel
         filesystem); ``files``: single files below them to check as well (a bind mount over
         one, such as another LXCFS's meminfo, is then never even tried)."""
+        files = tuple(files)
         self._directories: dict[str, int] = {}
         for directory in directories:
             prefix = directory.rstrip("/") + "/"
@@ -292,7 +303,6 @@ class KernelFiles:
                 self._directories[prefix] = descriptor
             else:
                 os.close(descriptor)
-        weakref.finalize(self, _close_all, tuple(self._directories.values()))
         self.trusted: tuple[str, ...] = tuple(sorted(self._directories))
         # The trusted prefix of a path in one C call; the longest first, should one trusted
         # directory lie below another.
@@ -309,6 +319,17 @@ class KernelFiles:
         self.resolves_beneath = any(
             _openat2_works(descriptor) for descriptor in list(self._directories.values())[:1]
         )
+        self._held: dict[str, int] = {}  # rule 4a
+        for file in files:
+            if file.rpartition("/")[2] not in SINGLE_RECORD_FILES or file in self._held:
+                continue
+            try:
+                descriptor = self._open(file, _READ)
+            except OSError:
+                continue  # not there (no PSI) or not ours to read: read each time as before
+            if descriptor != _FOREIGN:
+                self._held[file] = descriptor
+        weakref.finalize(self, _close_all, (*self._directories.values(), *self._held.values()))
 
     def _trusts(self, path: str) -> bool:
         if path.startswith(self.trusted):
@@ -360,7 +381,10 @@ class KernelFiles:
         return descriptor
 
     def read_text(self, path: str) -> str:
-        """The whole file as text (rules 4 and 5)."""
+        """The whole file as text (rules 4, 4a and 5)."""
+        held = self._held.get(path)
+        if held is not None:
+            return self._read_held(held, path)
         descriptor = self._open(path, _READ)
         if descriptor == _FOREIGN:
             return read_text(self._may_block(path))
@@ -381,6 +405,26 @@ class KernelFiles:
                     break  # rule 4: that was all of it
         finally:
             _close(descriptor)
+        return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    @staticmethod
+    def _read_held(descriptor: int, path: str) -> str:
+        """Rule 4a: the text of a held single-record file, read afresh from offset 0."""
+        data = _buffers.data
+        parts: list[bytes] = []
+        offset = 0
+        while True:
+            count = _pread(descriptor, data, _GIL_READ_CHUNK, offset)
+            if count < 0:
+                if ctypes.get_errno() == errno.EINTR:
+                    continue
+                raise _error(path)
+            if count == 0:
+                break
+            parts.append(ctypes.string_at(data, count))
+            offset += count
+            if count < _GIL_READ_CHUNK:
+                break  # rule 4: that was all of it
         return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
 
     def _opens(self, path: str, how: _How) -> bool | None:

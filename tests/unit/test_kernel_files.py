@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -372,3 +373,63 @@ def test_both_openers_read_like_os(beneath: bool) -> None:
     assert raised.value.filename == "/proc/self/no-such-file"
     with pytest.raises(IsADirectoryError):
         files.read_text("/proc/self")
+
+
+@needs_proc
+def test_held_host_files_are_read_afresh_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule 4a: of the files named at construction only the single-record kernel files
+    present are held open; each read of one is one pread from offset 0 without an open,
+    and shows the kernel's values of that moment (uptime advances between two reads)."""
+    files = KernelFiles(["/proc"], files=["/proc/uptime", "/proc/cpuinfo", "/proc/nope"])
+    assert set(files._held) == {"/proc/uptime"}
+    preads: list[int] = []
+    real_pread = kernel_files._pread
+
+    def counted(descriptor: int, buffer: object, size: int, offset: int) -> int:
+        preads.append(offset)
+        return int(real_pread(descriptor, buffer, size, offset))
+
+    monkeypatch.setattr(kernel_files, "_pread", counted)
+    monkeypatch.setattr(kernel_files, "_syscall", None)  # no open of any kind from here
+    monkeypatch.setattr(kernel_files, "_open", None)
+    first = files.read_text("/proc/uptime")
+    time.sleep(0.05)
+    second = files.read_text("/proc/uptime")
+    assert preads == [0, 0]
+    assert float(second.split()[0]) > float(first.split()[0])
+    assert second.endswith("\n") and len(second.split()) == 2
+
+
+@needs_proc
+def test_held_files_are_shared_by_threads() -> None:
+    """Threads reading one held file at once each get a whole, well-formed text."""
+    files = KernelFiles(["/proc"], files=["/proc/meminfo"])
+    assert set(files._held) == {"/proc/meminfo"}
+    lines = len(_os_read("/proc/meminfo").splitlines())
+    bad: list[str] = []
+
+    def read_many() -> None:
+        for _ in range(300):
+            text = files.read_text("/proc/meminfo")
+            if not text.startswith("MemTotal:") or len(text.splitlines()) != lines:
+                bad.append(text)
+
+    threads = [threading.Thread(target=read_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert bad == []
+
+
+@needs_proc
+def test_held_files_are_closed_with_the_reader() -> None:
+    """Held host files are closed, with the trusted directories, when the KernelFiles is
+    collected."""
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    files = KernelFiles(["/proc"], files=["/proc/meminfo", "/proc/uptime"])
+    assert len(os.listdir("/proc/self/fd")) == before + 3
+    del files
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
