@@ -131,6 +131,8 @@ def distribute(amount: int, weights: Sequence[int]) -> list[int]:
     count = len(weights)
     if count == 0 or amount <= 0:
         return [0] * count
+    if count == 1:
+        return [amount]  # what the shares below come to: amount * w // w, no remainder
     clean = [max(0, weight) for weight in weights]
     total = sum(clean)
     if total == 0:
@@ -498,6 +500,8 @@ def spread(amount: int, weights: Sequence[int], room: Sequence[int]) -> list[int
     others have some left: what overflows is handed again to the entries with room left.
     Anything beyond the total room (inputs that disagree) is still spread by ``weights``:
     the shares always sum to ``amount``."""
+    if len(weights) == 1 == len(room):
+        return [max(0, amount)]  # one entry takes it all, room or not (the last step below)
     shares = [0] * len(weights)
     remaining = amount
     active = [index for index, space in enumerate(room) if space > 0]
@@ -510,8 +514,8 @@ def spread(amount: int, weights: Sequence[int], room: Sequence[int]) -> list[int
             shares[index] += taken
             remaining -= taken
         active = [index for index in active if shares[index] < room[index]]
-    for index, share in enumerate(distribute(remaining, weights)):
-        shares[index] += share
+    if remaining > 0:
+        shares[:] = map(operator.add, shares, distribute(remaining, weights))
     return shares
 
 
