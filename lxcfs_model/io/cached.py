@@ -13,8 +13,9 @@ Rules:
    the container's target pid, init pid and every cgroup path. A request names what it
    needs (a file's ``FileSpec.host_parts`` and ``view_parts``); only missing or expired
    fields are read, together. A container whose init moves to another cgroup, or a new
-   container on a recycled pid, has another key and is read afresh at once; only a limit
-   changed in place can take up to ``max_age`` to show. ``problems`` are those of the
+   container on a recycled pid, has another key and is read afresh at once; only a value
+   changed in place can take up to ``max_age`` to show (a setting: ``setting_max_age``,
+   rule 3a). ``problems`` are those of the
    reads the fields came from. The sub-part ``KMEM_SLABINFO`` is kept as its own field
    (the memory field is kept without it) and is read together with ``memory``, so a
    /proc/slabinfo request never gets a slabinfo text older than its memory values.
@@ -34,6 +35,9 @@ Rules:
    miss reads the usage files and memory.stat, a cpuinfo miss no cgroup file at all.
    (First only ancestors' settings were kept this way, then profiles under eight
    concurrent readers showed the container's own settings were half of a miss's reads.)
+   The view fields made of settings alone (``SETTING_PARTS``: the CPU set and the CPU
+   quotas) are kept as long, counted from the oldest setting file they were made from, so
+   a file that counts CPUs reads nothing for 100 ms and no value is older than 100 ms.
    Failures are never kept.
 4. Bounded: at most ``capacity`` containers' views and ``capacity`` setting files;
    entries are kept in insertion order, expired ones are dropped from the front at every
@@ -60,10 +64,13 @@ from lxcfs_model.files import KMEM_SLABINFO
 from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
-__all__ = ["DEFAULT_MAX_AGE", "SETTING_FILES", "SETTING_MAX_AGE", "CachingReader"]
+__all__ = ["DEFAULT_MAX_AGE", "SETTING_FILES", "SETTING_MAX_AGE", "SETTING_PARTS", "CachingReader"]
 
 DEFAULT_MAX_AGE = 0.010
 SETTING_MAX_AGE = 0.100
+
+#: View fields made of setting files alone (rule 3a).
+SETTING_PARTS = frozenset({"cpuset", "cpu"})
 
 #: What a runtime sets rather than what the workload does (rule 3a), by file name.
 SETTING_FILES = frozenset(
@@ -111,6 +118,8 @@ class CachingReader(SystemReader):
         # key -> view field -> (when read, value, problems of that read); oldest key first.
         self._views: OrderedDict[Hashable, dict[str, _Field]] = OrderedDict()
         self._lock = threading.Lock()
+        # This thread's read in progress: when the oldest setting it was served was read.
+        self._reading = threading.local()
 
     def __len__(self) -> int:
         """How many views are held (tests check the bound)."""
@@ -119,6 +128,10 @@ class CachingReader(SystemReader):
 
     def _fresh(self, made: float, now: float) -> bool:
         return 0.0 <= now - made < self.max_age
+
+    def _fresh_part(self, part: str, made: float, now: float) -> bool:
+        limit = self.setting_max_age if part in SETTING_PARTS else self.max_age
+        return 0.0 <= now - made < limit
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
         """A setting (an ancestor's limit, or a file in ``SETTING_FILES``) shared for
@@ -129,6 +142,9 @@ class CachingReader(SystemReader):
         now = self._monotonic()
         held = self._settings.get(location)
         if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
+            oldest = getattr(self._reading, "oldest", None)
+            if oldest is not None and held[0] < oldest:
+                self._reading.oldest = held[0]
             return held[1]
         text = super().read_cgroup_file(location)
         with self._lock:
@@ -172,7 +188,7 @@ class CachingReader(SystemReader):
             fields = {part: held.get(part) for part in parts}
         fresh: dict[str, _Field] = {}
         for part, field in fields.items():
-            if field is None or not self._fresh(field[0], now):
+            if field is None or not self._fresh_part(part, field[0], now):
                 return None
             fresh[part] = field
         return _assemble(fresh)
@@ -190,15 +206,21 @@ class CachingReader(SystemReader):
         fresh = {
             part: fields[part]
             for part in parts
-            if part in fields and self._fresh(fields[part][0], now)
+            if part in fields and self._fresh_part(part, fields[part][0], now)
         }
         missing = [part for part in parts if part not in fresh]
         if KMEM_SLABINFO in missing and "memory" not in missing:
             missing.append("memory")  # the slabinfo text is read with the memory values
         if missing:
-            view = super().view_for_container(container, missing)
+            self._reading.oldest = now
+            try:
+                view = super().view_for_container(container, missing)
+                oldest = self._reading.oldest
+            finally:
+                self._reading.oldest = None
             for part, value in _fields(view, missing):
-                fresh[part] = (now, value, view.problems)
+                made = oldest if part in SETTING_PARTS else now
+                fresh[part] = (made, value, view.problems)
             with self._lock:
                 merged = self._views.get(key, {})
                 merged.update((part, fresh[part]) for part in missing)
@@ -208,10 +230,11 @@ class CachingReader(SystemReader):
         return _assemble(fresh)
 
     def _evict_locked(self, now: float) -> None:
-        # Oldest container first; one is expired when its newest field is.
+        # Oldest container first; one is expired when all its fields are.
         while self._views:
-            newest = max(made for made, _, _ in next(iter(self._views.values())).values())
-            if len(self._views) <= self.capacity and self._fresh(newest, now):
+            fields = next(iter(self._views.values()))
+            alive = any(self._fresh_part(part, made, now) for part, (made, _, _) in fields.items())
+            if len(self._views) <= self.capacity and alive:
                 break
             self._views.popitem(last=False)
 

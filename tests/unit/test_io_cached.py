@@ -270,3 +270,40 @@ def test_a_shared_slabinfo_view_is_the_same_object(tree: Path) -> None:
     assert again.memory is first.memory
     memory_only = reader.view_for_container(container, {"memory"})
     assert memory_only.memory == attrs.evolve(first.memory, kmem_slabinfo=None)
+
+
+def test_setting_fields_live_as_long_as_their_oldest_file(tree: Path) -> None:
+    """The cpuset and cpu fields (settings alone) are served without reading for
+    setting_max_age, counted from the oldest setting file they were made from; the memory
+    field expires after max_age; nothing is ever older than setting_max_age."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    parts = {"cpuset", "cpu", "memory"}
+    reader.view_for_container(container, {"cpuset"})  # cpuset files read at 0.0
+    clock.now += 0.05
+    first = reader.view_for_container(container, parts)  # cpu read now, cpuset field kept
+    clock.now += 0.02  # 0.07: memory expired, both setting fields still shared
+    assert reader.cached_view(container, {"cpuset", "cpu"}) is not None
+    assert reader.cached_view(container, parts) is None
+    clock.now += 0.035  # 0.105: the cpuset field (files from 0.0) is past 100 ms
+    assert reader.cached_view(container, {"cpuset"}) is None
+    assert reader.cached_view(container, {"cpu"}) is not None  # its files are from 0.05
+    again = reader.view_for_container(container, {"cpuset"})
+    assert again.cpuset == first.cpuset
+    clock.now += 0.05  # 0.155: cpu's own files (0.05) are past 100 ms too
+    assert reader.cached_view(container, {"cpu"}) is None
+
+
+def test_a_setting_field_rebuilt_from_kept_files_keeps_their_age(tree: Path) -> None:
+    """A cpuset field rebuilt at 0.05 from setting files read at 0.0 (the view dropped in
+    between, as eviction would) expires at 0.1, not at 0.15: the files' age counts."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    reader.view_for_container(container, {"cpuset"})
+    clock.now += 0.05
+    reader._views.clear()
+    reader.view_for_container(container, {"cpuset"})  # from the kept files, no read
+    clock.now += 0.055
+    assert reader.cached_view(container, {"cpuset"}) is None
