@@ -10,6 +10,7 @@ except that ``render`` is named ``_reference_render``; it is the oracle, not cod
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import attrs
@@ -146,18 +147,87 @@ def test_same_output_with_a_history_from_another_request(
     _assert_same(attrs.evolve(later, history=history))
 
 
-@given(
-    st.integers(-5, 10**6),
-    st.lists(st.integers(-5, 10**6), max_size=12),
-    st.data(),
-)
+# Amounts and weights near zero, where shortcuts (one entry, nothing to hand out) live.
+_SHARES = st.one_of(st.integers(-5, 12), st.integers(-5, 10**6))
+
+
+@settings(max_examples=500)
+@given(_SHARES, st.lists(_SHARES, max_size=12), st.data())
 def test_distribute_and_spread_as_before(
     amount: int, weights: list[int], data: st.DataObject
 ) -> None:
     """The public sharing helpers give the same shares as before for any arguments."""
     assert stat.distribute(amount, weights) == distribute(amount, weights)
-    room = data.draw(st.lists(st.integers(-5, 10**6), min_size=len(weights), max_size=len(weights)))
+    room = data.draw(st.lists(_SHARES, min_size=len(weights), max_size=len(weights)))
     assert stat.spread(amount, weights, room) == spread(amount, weights, room)
+
+
+@st.composite
+def _small_steps(draw: st.DrawFn) -> list[RenderInputs]:
+    """Three reads a few ticks apart: host counters that grow by 0 to 3 ticks or go back
+    by one, usage that grows by a tick or two or goes back by one (so folds and spreads of
+    a single tick, and growth clamped at 0), and now and then other CPUs shown in the same
+    number (the previous read's CPUs no longer match, the count does)."""
+    inputs = draw(render_inputs(cpus=st.integers(1, 8)))
+    rng = draw(st.integers(0, 2**32 - 1).map(random.Random))
+    online = sorted(inputs.host.online_cpus)
+    tick_ns = _NS_PER_SECOND // max(1, inputs.host.clk_tck)
+    reads = [inputs]
+    for _ in range(2):
+        last = reads[-1]
+        counters = {
+            cpu: tuple(max(0, value + rng.randint(-1, 3)) for value in row)
+            for cpu, row in last.host.stat_layout.cpu_counters.items()
+        }
+        aggregate = [sum(column) for column in zip(*counters.values(), strict=True)]
+        text = "cpu  " + " ".join(map(str, aggregate or _ZERO)) + "\n"
+        text += "".join(
+            f"cpu{cpu} " + " ".join(map(str, row)) + "\n" for cpu, row in counters.items()
+        )
+        host = attrs.evolve(last.host, stat=text + last.host.stat_layout.passthrough)
+        view = last.view
+        usage = view.cpu_usage
+        if usage is not None:
+
+            def step(time: CpuTime) -> CpuTime:
+                return CpuTime(
+                    max(0, time.user_ns + rng.randint(-1, 2) * tick_ns),
+                    max(0, time.system_ns + rng.randint(-1, 2) * tick_ns),
+                )
+
+            per_cpu = (
+                {cpu: step(time) for cpu, time in usage.per_cpu.items()}
+                if usage.per_cpu is not None
+                else None
+            )
+            usage = attrs.evolve(usage, per_cpu=per_cpu, total=step(usage.total))
+        cpuset = view.cpuset
+        if cpuset is not None and rng.random() < 0.3:
+            size = max(1, len(cpuset.cpus & set(online)))
+            cpuset = attrs.evolve(
+                cpuset, cpus=frozenset(rng.sample(online, min(size, len(online))))
+            )
+        reads.append(
+            attrs.evolve(last, host=host, view=attrs.evolve(view, cpu_usage=usage, cpuset=cpuset))
+        )
+    return reads
+
+
+@settings(max_examples=300)
+@given(_small_steps())
+def test_same_output_for_reads_a_few_ticks_apart(reads: list[RenderInputs]) -> None:
+    """Reads a few ticks apart, threaded through their histories: the same output at
+    every step (single-tick folds and spreads, clamped growth, other CPUs shown)."""
+    history = reads[0].history
+    for inputs in reads:
+        history = _assert_same(attrs.evolve(inputs, history=history)).history
+
+
+@given(st.lists(st.integers(-3, 3), max_size=12), st.data())
+def test_growth_is_max_of_zero_and_the_difference(now: list[int], data: st.DataObject) -> None:
+    """The growth helper's shortcut (no clamping when nothing went back) changes nothing."""
+    before = data.draw(st.lists(st.integers(-3, 3), min_size=len(now), max_size=len(now)))
+    assert stat._grown(now, before) == [max(0, a - b) for a, b in zip(now, before, strict=True)]
 
 
 # ======================================================================================
