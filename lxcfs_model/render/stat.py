@@ -158,6 +158,8 @@ class _Previous:
     host_counters: tuple[tuple[int, ...], ...]
     usage_by_cpu: tuple[tuple[int, ...], ...] | None
     usage_total: tuple[int, ...] | None
+    # usage_total - usage_by_cpu: the time on CPUs not shown (None unless both are known).
+    hidden_usage: tuple[int, int] | None
 
 
 # Exactly ``int``: a bool or a float in a history saved by something else is not a counter.
@@ -225,16 +227,19 @@ def _read_history(
     if not (matching == len(lines) and len(history.view) == len(lines)):
         usage_by_cpu = None
     usage_total = _counters(history.usage_total, 2)
+    hidden_usage = None
     if usage_total is not None and usage_by_cpu is not None:
         seen_user, seen_system = _column_sums(usage_by_cpu)
-        if usage_total[0] < seen_user or usage_total[1] < seen_system:
-            usage_by_cpu = None
+        hidden_usage = (usage_total[0] - seen_user, usage_total[1] - seen_system)
+        if min(hidden_usage) < 0:
+            usage_by_cpu = hidden_usage = None
     previous = _Previous(
         lines=lines,
         host_cpus=tuple(host_cpus),
         host_counters=tuple(host_counters),
         usage_by_cpu=tuple(usage_by_cpu) if usage_by_cpu is not None else None,
         usage_total=usage_total,
+        hidden_usage=hidden_usage,
     )
     return lines, previous
 
@@ -309,12 +314,17 @@ def _render(inputs: RenderInputs) -> Rendered:
     if continued and previous is not None:
         history_state = "continued from the previous read"
         base_lines = list(previous.lines)
-        host_before = [
-            before if before_cpu == cpu else now
-            for before_cpu, before, cpu, now in zip(
-                previous.host_cpus, previous.host_counters, shown, host_now, strict=True
-            )
-        ]
+        same_cpus = previous.host_cpus == shown  # nearly every read: the listing below is moot
+        host_before = (
+            list(previous.host_counters)
+            if same_cpus
+            else [
+                before if before_cpu == cpu else now
+                for before_cpu, before, cpu, now in zip(
+                    previous.host_cpus, previous.host_counters, shown, host_now, strict=True
+                )
+            ]
+        )
         by_cpu_before = by_cpu_now
         hidden_before = None
         if by_cpu_now is not None and previous.usage_by_cpu is not None:
@@ -324,12 +334,8 @@ def _render(inputs: RenderInputs) -> Rendered:
                     previous.host_cpus, previous.usage_by_cpu, shown, by_cpu_now, strict=True
                 )
             ]
-            if previous.usage_total is not None and previous.host_cpus == shown:
-                seen_user, seen_system = _column_sums(previous.usage_by_cpu)
-                hidden_before = (
-                    previous.usage_total[0] - seen_user,
-                    previous.usage_total[1] - seen_system,
-                )
+            if same_cpus:
+                hidden_before = previous.hidden_usage
         total_before = (
             (previous.usage_total[0], previous.usage_total[1])
             if previous.usage_total is not None
