@@ -12,13 +12,13 @@ Rules:
    requests into those calls as libfuse's high-level API does (node ids to paths, the order
    of SETATTR's parts, readdir buffered per open directory, ENOSYS for what the operations
    lack), so the behaviour a reader sees is the operations', whatever the binding.
-2. One serving thread, which never waits on anything that can stall (a second one, tried,
-   halved throughput under four readers: the two win the GIL from each other at every
-   read and write of /dev/fuse): a request that would
+2. One serving thread, which never waits on anything that can stall: a request that would
    have to (``deadline.MustDefer``: it needs a file other than a kernel file, or it is a
    cgroup-tree request) is handed whole to a small pool of worker threads, which serve it
    under the request deadline and write its answer themselves. Answers may go back in any
-   order; the kernel matches them by ``unique``.
+   order; the kernel matches them by ``unique``. (A second serving thread, tried, halved
+   throughput under four readers: the two win the GIL from each other at every read and
+   write of /dev/fuse.)
 3. The caller of a request is in its header (uid, gid, pid in our pid namespace, as libfuse's
    ``fuse_get_context`` gives them); ``caller()`` returns the one of the request being served
    on this thread.
