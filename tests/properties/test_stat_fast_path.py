@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 
 import attrs
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lxcfs_model.history import ContainerHistory, StatHistory
@@ -135,6 +135,24 @@ def test_same_output_for_a_tampered_history(
     # The same CPUs as the first read, so that an untouched history would be trusted.
     same_cpus = attrs.evolve(second.view, cpuset=first.view.cpuset)
     _assert_same(attrs.evolve(second, view=same_cpus, history=ContainerHistory(stat=bent)))
+
+
+@settings(max_examples=100)
+@given(cpu_read_sequences(reads=st.just(2)), st.integers(-2, 1), st.integers(-2, 1))
+def test_same_output_at_the_edge_of_a_trusted_view(
+    sequence: list[RenderInputs], user_delta: int, system_delta: int
+) -> None:
+    """A v1 history whose total is the shown CPUs' time plus -2 .. 1 ticks (the view is
+    trusted from 0 on): trusted or refused exactly as before."""
+    first, second = sequence
+    history = _assert_same(first).history.stat
+    assume(history is not None and history.view)
+    assert history is not None
+    seen = [sum(pair[field] for _, pair in history.view) for field in (0, 1)]
+    total = (max(0, seen[0] + user_delta), max(0, seen[1] + system_delta))
+    edge = ContainerHistory(stat=attrs.evolve(history, usage_total=total))
+    same_cpus = attrs.evolve(second.view, cpuset=first.view.cpuset)
+    _assert_same(attrs.evolve(second, view=same_cpus, history=edge))
 
 
 @settings(max_examples=100)
