@@ -6,8 +6,9 @@ Rules:
 2. A renderer never raises for bad values. When it cannot virtualize it returns the host's
    text (or the documented fallback) and names the reason in ``Rendered.fallback``.
 3. ``quantities`` are the named intermediate numbers the renderer computed; the provenance
-   table of the file refers to them by name (``--explain``, docs). They cost one dict per
-   render and nothing else.
+   table of the file refers to them by name (``--explain``, docs). They cost one mapping
+   per render and nothing else; a renderer may make the costly ones when first read (stat
+   does: only ``--explain`` and the docs read them, never the daemon).
 """
 
 from __future__ import annotations
