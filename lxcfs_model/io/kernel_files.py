@@ -390,42 +390,14 @@ class KernelFiles:
             return read_text(self._may_block(path))
         try:
             one_record = path[path.rfind("/") + 1 :] in SINGLE_RECORD_FILES
-            data = _buffers.data
-            parts = []
-            while True:
-                count = _read(descriptor, data, _GIL_READ_CHUNK)
-                if count < 0:
-                    if ctypes.get_errno() == errno.EINTR:
-                        continue
-                    raise _error(path)
-                if count == 0:
-                    break
-                parts.append(ctypes.string_at(data, count))
-                if one_record and count < _GIL_READ_CHUNK:
-                    break  # rule 4: that was all of it
+            return _read_all(descriptor, path, one_record, held=False)
         finally:
             _close(descriptor)
-        return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
 
     @staticmethod
     def _read_held(descriptor: int, path: str) -> str:
         """Rule 4a: the text of a held single-record file, read afresh from offset 0."""
-        data = _buffers.data
-        parts: list[bytes] = []
-        offset = 0
-        while True:
-            count = _pread(descriptor, data, _GIL_READ_CHUNK, offset)
-            if count < 0:
-                if ctypes.get_errno() == errno.EINTR:
-                    continue
-                raise _error(path)
-            if count == 0:
-                break
-            parts.append(ctypes.string_at(data, count))
-            offset += count
-            if count < _GIL_READ_CHUNK:
-                break  # rule 4: that was all of it
-        return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
+        return _read_all(descriptor, path, True, held=True)
 
     def _opens(self, path: str, how: _How) -> bool | None:
         """Whether an ``O_PATH`` open of ``path`` succeeds (no data is touched, so it
@@ -463,3 +435,28 @@ class KernelFiles:
         if count < 0:
             raise _error(path)
         return os.fsdecode(ctypes.string_at(data, count))
+
+
+def _read_all(descriptor: int, path: str, one_record: bool, *, held: bool) -> str:
+    """The text read from ``descriptor``: with ``read`` from where it is, or (``held``) with
+    ``pread`` from offset 0 (rule 4a); a short read of a single-record file is all of it
+    (rule 4)."""
+    data = _buffers.data
+    parts: list[bytes] = []
+    offset = 0
+    while True:
+        if held:
+            count = _pread(descriptor, data, _GIL_READ_CHUNK, offset)
+        else:
+            count = _read(descriptor, data, _GIL_READ_CHUNK)
+        if count < 0:
+            if ctypes.get_errno() == errno.EINTR:
+                continue
+            raise _error(path)
+        if count == 0:
+            break
+        parts.append(ctypes.string_at(data, count))
+        offset += count
+        if one_record and count < _GIL_READ_CHUNK:
+            break  # rule 4: that was all of it
+    return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
