@@ -98,6 +98,27 @@ def parse_flat_keyed(text: str, name: str) -> dict[str, int]:
     Keys are kept verbatim (``total_rss`` and ``total_rss_huge`` are different keys; no
     prefix matching, spec 8.10). A repeated key is malformed.
     """
+    # Fast path (a cache-missing /proc/meminfo read parses memory.stat): the kernel prints
+    # exactly "key value\n" per line with an unsigned value, and such a text is recognised
+    # by rebuilding it from its own tokens. Equal means every line holds two tokens joined
+    # by one space (tokens hold no white space, so no line break either); then the digit
+    # check below is _to_int's, and a dict as long as the key list means no key repeated.
+    # Anything else (negative values, blank lines, tabs, errors) takes the careful loop,
+    # which alone words every ParseError.
+    tokens = text.split()
+    keys = tokens[0::2]
+    numbers = tokens[1::2]
+    if len(keys) == len(numbers) and "%s %s\n" * len(keys) % tuple(tokens) == text:
+        digits = "".join(numbers)
+        all_digits = digits.isdigit() or not digits
+        if all_digits and digits.isascii() and max(map(len, numbers), default=0) <= _MAX_DIGITS:
+            values = dict(zip(keys, map(int, numbers), strict=True))
+            if len(values) == len(keys):
+                return values
+    return _parse_flat_keyed_line_by_line(text, name)
+
+
+def _parse_flat_keyed_line_by_line(text: str, name: str) -> dict[str, int]:
     values: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -8,6 +8,9 @@ Rules:
    byte for byte as the host printed them.
 3. Parsing never raises: an unrecognised line is passthrough text, a malformed ``cpuN``
    counter line is left out (that CPU then has no host line, which the renderer handles).
+4. Each parser has a fast path for the text the kernel prints that gives exactly what its
+   line-by-line loop gives, and falls back to that loop for anything else;
+   tests/properties/test_parser_fast_paths.py holds both to the loop as it stood before.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 from collections.abc import Mapping
 
 import attrs
+
+from lxcfs_model.line_breaks import newline_is_the_only_line_break
 
 __all__ = [
     "STAT_FIELDS",
@@ -92,8 +97,49 @@ class StatLayout:
     passthrough: str = ""
 
 
+# _PROCESSOR_LINE with the rest of its line and the "\n": within one line, its \s* can only
+# match blanks other than "\n" before the digits. Not anchored to a line start, which would
+# cost the engine's quick scan for "processor" (ten times slower): the caller checks that.
+_PROCESSOR_LINE_IN_TEXT = re.compile(r"processor[^\S\n]*:[^\S\n]*([0-9]+)[^\n]*\n")
+
+
 def parse_cpuinfo(text: str) -> CpuinfoLayout:
     """Cut a host /proc/cpuinfo into per-CPU blocks (or s390x segments)."""
+    layout = _parse_cpuinfo_kernel_form(text)
+    return layout if layout is not None else _parse_cpuinfo_line_by_line(text)
+
+
+def _parse_cpuinfo_kernel_form(text: str) -> CpuinfoLayout | None:
+    """A non-s390x cpuinfo whose lines all end with "\n" (the only line break), without
+    ``# processors`` lines and without a repeated CPU, cut with one regex split; None for
+    any other text.
+
+    Why it equals the loop: the split finds every line _PROCESSOR_LINE matches, and only
+    those once each piece before a match is checked to end a line (or to be empty: the text
+    starts there, or the match before ended a line). What lies between two matches is then
+    the block of the first, already line-ended; what precedes the first belongs to no CPU.
+    """
+    if (
+        not text.endswith("\n")
+        or "IBM/S390" in text
+        or "# processors" in text
+        or not newline_is_the_only_line_break(text)
+    ):
+        return None
+    pieces = _PROCESSOR_LINE_IN_TEXT.split(text)
+    if not all(not piece or piece[-1] == "\n" for piece in pieces[0:-1:2]):
+        return None
+    try:
+        cpus = list(map(int, pieces[1::2]))
+    except ValueError:  # over 4300 digits: the loop raises it as it did
+        return None
+    blocks = dict(zip(cpus, pieces[2::2], strict=True))
+    if len(blocks) != len(cpus):
+        return None
+    return CpuinfoLayout(blocks=blocks)
+
+
+def _parse_cpuinfo_line_by_line(text: str) -> CpuinfoLayout:
     lines = text.splitlines(keepends=True)
     if lines and "IBM/S390" in lines[0]:
         return CpuinfoLayout(s390x=True, segments=_s390_segments(lines[1:]))
@@ -173,8 +219,62 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 24
 
 
+# show_stat()'s per-CPU line, "cpu%d" then ten " %llu"; _is_number's 24 digits end below.
+_KERNEL_CPU_LINE = "cpu%d" + " %d" * len(STAT_FIELDS) + "\n"
+_CPU_LINE_FIELDS = 1 + len(STAT_FIELDS)
+_NUMBER_END = 10**24
+
+
 def parse_stat(text: str) -> StatLayout:
     """Cut a host /proc/stat into per-CPU counters and passthrough lines."""
+    layout = _parse_stat_kernel_form(text)
+    return layout if layout is not None else _parse_stat_line_by_line(text)
+
+
+def _parse_stat_kernel_form(text: str) -> StatLayout | None:
+    """The kernel's /proc/stat (the aggregate ``cpu `` line, then the ``cpuN`` lines of ten
+    counters, then lines none of which holds ``cpu``) parsed in a few C-level passes; None
+    for any other text.
+
+    Why it equals the loop: the ``cpuN`` block is accepted only if printing the numbers read
+    from it with the kernel's own format gives it back, character for character. Each of its
+    lines is then ``cpu`` + a number + ten numbers, all plain ASCII digits without sign or
+    leading zero and under 24 digits, which the loop takes as that CPU's counters; a repeated
+    CPU makes the dict shorter than the block and goes to the loop. "\n" being the only line
+    break, the first line is the aggregate (label ``cpu``, skipped) and the rest holds no line
+    whose first field starts with ``cpu``, so it is passthrough, verbatim.
+    """
+    if not text.startswith("cpu ") or not newline_is_the_only_line_break(text):
+        return None
+    block_start = text.find("\n") + 1
+    if block_start == 0:
+        return None
+    # The last line that starts with "cpu"; the aggregate's "\n" precedes the first cpuN.
+    last_cpu_line = text.rfind("\ncpu")
+    block_end = block_start if last_cpu_line < 0 else text.find("\n", last_cpu_line + 1) + 1
+    rest = text[block_end:]
+    if block_end == 0 or "cpu" in rest:
+        return None
+    block = text[block_start:block_end]
+    try:
+        # int() also takes "+1", "1_0" and " 1"; printing back below refuses those.
+        numbers = list(map(int, block.replace("cpu", " ").split()))
+    except ValueError:
+        return None
+    lines, partial = divmod(len(numbers), _CPU_LINE_FIELDS)
+    # Printed back, a negative number would show its "-": none there means none read.
+    if partial or "-" in block or (numbers and max(numbers) >= _NUMBER_END):
+        return None
+    if _KERNEL_CPU_LINE * lines % tuple(numbers) != block:
+        return None
+    rows = zip(*(numbers[k::_CPU_LINE_FIELDS] for k in range(1, _CPU_LINE_FIELDS)), strict=True)
+    counters = dict(zip(numbers[0::_CPU_LINE_FIELDS], rows, strict=True))
+    if len(counters) != lines:
+        return None
+    return StatLayout(cpu_counters=counters, passthrough=rest)
+
+
+def _parse_stat_line_by_line(text: str) -> StatLayout:
     counters: dict[int, tuple[int, ...]] = {}
     passthrough: list[str] = []
     for line in text.splitlines(keepends=True):
