@@ -265,3 +265,29 @@ def test_a_deadline_on_an_inline_thread_defers_instead_of_waiting() -> None:
         deadline.call(lambda: 3)
     with pytest.raises(DeadlineExceeded):
         deadline.call(lambda: threading.Event().wait(1))
+
+
+class _CountingPoller:
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    def poll(self, timeout: int) -> Any:
+        self.calls += 1
+        return self.real.poll(timeout)
+
+
+def test_the_serving_thread_waits_awake_only_for_a_follow_up(served: Any) -> None:
+    """After an OPEN's answer the thread polls for the next request before sleeping in the
+    read; after a RELEASE's answer it goes straight to the read."""
+    kernel, _, session = served
+    poller = _CountingPoller(session._poller)
+    session._poller = poller
+    meminfo = wire.ENTRY_OUT.unpack_from(_lookup(kernel, 1, "proc")[1])[0]
+    assert kernel.call(Opcode.OPEN, meminfo, struct.pack("<II", 0, 0))[0] == 0
+    kernel.call(Opcode.GETATTR, 1, wire.GETATTR_IN.pack(0, 0, 0))
+    assert poller.calls >= 1
+    after_open = poller.calls
+    assert kernel.call(Opcode.RELEASE, meminfo, wire.RELEASE_IN.pack(7, 0, 0, 0))[0] == 0
+    kernel.call(Opcode.GETATTR, 1, wire.GETATTR_IN.pack(0, 0, 0))
+    assert poller.calls == after_open
