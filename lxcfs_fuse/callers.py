@@ -228,3 +228,8 @@ class CallerResolver:
         idle = [key for key, (_, used) in self._cache.items() if now - used > self._idle_seconds]
         for key in idle:
             del self._cache[key]
+        # Recent answers leave at inserts (rule 5); with no more callers there are none.
+        window = self._recent_seconds
+        expired = [pid for pid, (made, _) in self._recent.items() if now - made >= window]
+        for pid in expired:
+            del self._recent[pid]

@@ -458,8 +458,13 @@ class ContainerContent:
 
     def prune(self) -> None:
         """Forget callers and histories of containers that are gone (called every few
-        seconds by the housekeeping thread)."""
+        seconds by the housekeeping thread), and whatever the reader and the text memo
+        still hold of expired requests (without new requests nothing else drops it)."""
         self.callers.prune()
+        drop_expired = getattr(self.reader, "drop_expired", None)
+        if drop_expired is not None:
+            drop_expired()
+        self.texts.drop_expired()
         self.stat_histories.prune(
             lambda key: (
                 not (

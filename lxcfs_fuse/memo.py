@@ -65,6 +65,13 @@ class TextMemo:
                     break
                 self._entries.popitem(last=False)
 
+    def drop_expired(self) -> None:
+        """Drop the entries older than ``max_age`` now (rule 3 does it at inserts only)."""
+        now = self._monotonic()
+        with self._lock:
+            while self._entries and now - next(iter(self._entries.values()))[0] > self._max_age:
+                self._entries.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

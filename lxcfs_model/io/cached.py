@@ -229,6 +229,21 @@ class CachingReader(SystemReader):
                 self._evict_locked(self._monotonic())
         return _assemble(fresh)
 
+    def drop_expired(self) -> None:
+        """Drop every expired view, setting file and host snapshot now (rule 4: they
+        otherwise leave at the next insert, and after the last container is gone there is
+        none; the FUSE daemon calls this from its housekeeping)."""
+        now = self._monotonic()
+        with self._lock:
+            self._evict_locked(now)
+            while self._settings:
+                made = next(iter(self._settings.values()))[0]
+                if 0.0 <= now - made < self.setting_max_age:
+                    break
+                self._settings.popitem(last=False)
+            for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
+                del self._hosts[key]
+
     def _evict_locked(self, now: float) -> None:
         # Oldest container first; one is expired when all its fields are.
         while self._views:

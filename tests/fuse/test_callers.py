@@ -165,3 +165,15 @@ def test_resolved_containers_carry_the_init_start_they_were_validated_with() -> 
     assert resolver.resolve(502).init_start_ticks == 700  # from the cache, revalidated
     assert resolver.resolve(600).init_start_ticks == 800
     assert resolver.resolve(10).init_start_ticks is None  # a host caller: none read
+
+
+def test_prune_drops_expired_recent_answers() -> None:
+    """Recent answers older than the window go at prune, with no resolve needed."""
+    now = [0.0]
+    resolver = CallerResolver(_containers(), recent_seconds=0.01, monotonic=lambda: now[0])
+    resolver.resolve(501)
+    resolver.prune()
+    assert len(resolver._recent) == 1
+    now[0] = 0.02
+    resolver.prune()
+    assert len(resolver._recent) == 0

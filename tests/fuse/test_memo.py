@@ -32,3 +32,16 @@ def test_entries_older_than_max_age_or_beyond_capacity_leave_at_the_next_insert(
     assert memo.get("a", [kept[4]]) == "4"
     memo.clear()
     assert len(memo) == 0
+
+
+def test_drop_expired_leaves_only_fresh_entries() -> None:
+    """Without an insert, drop_expired removes what is older than max_age."""
+    now = [0.0]
+    memo = TextMemo(max_age=0.02, monotonic=lambda: now[0])
+    kept = [object(), object()]
+    memo.put("a", [kept[0]], "old")
+    now[0] = 0.015
+    memo.put("a", [kept[1]], "new")
+    now[0] = 0.03
+    memo.drop_expired()
+    assert len(memo) == 1 and memo.get("a", [kept[1]]) == "new"

@@ -307,3 +307,21 @@ def test_a_setting_field_rebuilt_from_kept_files_keeps_their_age(tree: Path) -> 
     reader.view_for_container(container, {"cpuset"})  # from the kept files, no read
     clock.now += 0.055
     assert reader.cached_view(container, {"cpuset"}) is None
+
+
+def test_drop_expired_empties_the_reader_once_nothing_is_fresh(tree: Path) -> None:
+    """With no further request, drop_expired leaves what is still fresh and drops the
+    rest: views, setting files and host snapshots (so memory comes back after the last
+    container has gone)."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
+    reader.view_for_container(reader.resolve_pid(4242), {"memory", "cpuset"})
+    reader.host_snapshot({"meminfo"})
+    reader.drop_expired()
+    assert len(reader) == 1 and reader.setting_files() > 0 and len(reader._hosts) == 1
+    clock.now += 0.05  # views of memory and hosts expired; the cpuset field and files not
+    reader.drop_expired()
+    assert len(reader) == 1 and reader.setting_files() > 0 and len(reader._hosts) == 0
+    clock.now += 0.1
+    reader.drop_expired()
+    assert (len(reader), reader.setting_files(), len(reader._hosts)) == (0, 0, 0)
