@@ -150,9 +150,9 @@ def test_dirents_resume_where_the_last_entry_left_off(
     assert [name for *_, name in entries] == names[start : start + len(entries)]
     for index, (ino, off, kind, _) in enumerate(entries):
         assert (ino, off, kind) == (wire.UNKNOWN_INO, start + index + 1, 0)
-    if start + len(entries) < len(names):  # stopped early: the next one did not fit
-        following = names[start + len(entries)].encode()
-        assert len(data) + wire.DIRENT.size + len(following) > size
+    if start + len(entries) < len(names):  # stopped early: the next one, padded, did not fit
+        record = wire.DIRENT.size + len(names[start + len(entries)].encode())
+        assert len(data) + record + (-record % 8) > size
 
 
 def test_name_at_stops_at_the_nul() -> None:
