@@ -85,6 +85,8 @@ class _Reads:
     view_parts: Collection[str] | None
     host_parts: Collection[str] | None
     stateless: bool
+    #: The view's objects a stateless text is made from, in one fixed order (rule 7).
+    memo_fields: tuple[str, ...] = ()
 
 
 def _reads_of(library: Library) -> dict[str, _Reads]:
@@ -93,17 +95,13 @@ def _reads_of(library: Library) -> dict[str, _Reads]:
             getattr(spec, "view_parts", None),
             getattr(spec, "host_parts", None),
             bool(getattr(spec, "stateless", False)),
+            tuple(sorted({part.split(".", 1)[0] for part in getattr(spec, "view_parts", ())})),
         )
         for spec in library.files
     }
 
 
 _READ_EVERYTHING = _Reads(None, None, False)
-
-
-def _field(view: CgroupView, part: str) -> object:
-    """The view's object for ``part`` (a sub-part such as memory.kmem_slabinfo: its part's)."""
-    return getattr(view, part.split(".", 1)[0])
 
 
 def _host_snapshot(reader: SystemReader, parts: Collection[str] | None) -> HostSnapshot:
@@ -247,7 +245,7 @@ class ContainerContent:
         host = _host_snapshot(generation.reader, reads.host_parts)
         if reads.stateless and view_parts is not None:
             # rule 7: the same objects as a request of the last few ms made this text from
-            made_from = [generation, host, *(_field(view, part) for part in sorted(view_parts))]
+            made_from = [generation, host, *(getattr(view, name) for name in reads.memo_fields)]
             text = self.texts.get(path, made_from)
             if text is None:
                 text = self._render(path, pid, generation, view, host)
