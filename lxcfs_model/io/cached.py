@@ -38,13 +38,18 @@ Rules:
    The view fields made of settings alone (``SETTING_PARTS``: the CPU set and the CPU
    quotas) are kept as long, counted from the oldest setting file they were made from, so
    a file that counts CPUs reads nothing for 100 ms and no value is older than 100 ms.
-   Failures are never kept.
-4. Bounded: at most ``capacity`` containers' views and ``capacity`` setting files;
+   Likewise what the reader makes of setting files alone inside a field (a memory or swap
+   limit chain, ``SystemReader.setting_value``) is kept whole, keyed by hierarchy, file and
+   cgroup, for ``setting_max_age`` counted from its oldest file: a meminfo miss then
+   neither looks up nor parses the limits of every level again (a third of its profile).
+   Failures are never kept: neither a file that could not be read nor a value made with a
+   problem or with a file absent.
+4. Bounded: at most ``capacity`` containers' views, setting files and setting values;
    entries are kept in insertion order, expired ones are dropped from the front at every
    insert, the oldest go first beyond ``capacity``. So the memory held is the views of the
-   containers read during the last ``max_age`` seconds, the setting files read during the
-   last ``setting_max_age``, plus one host snapshot per distinct set of host texts (a
-   dozen at most).
+   containers read during the last ``max_age`` seconds, the setting files and values read
+   during the last ``setting_max_age``, plus one host snapshot per distinct set of host
+   texts (a dozen at most).
 5. Thread-safe: one lock guards the view and setting maps (held for dict operations only,
    never during a read); a host snapshot is stored with one dict assignment. Two threads
    missing together both read; the later one's result is kept, both are correct.
@@ -56,7 +61,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -91,6 +96,7 @@ SETTING_FILES = frozenset(
 DEFAULT_CAPACITY = 4096
 
 _Field = tuple[float, Any, tuple[str, ...]]
+T = TypeVar("T")
 
 
 class CachingReader(SystemReader):
@@ -110,6 +116,8 @@ class CachingReader(SystemReader):
         self.setting_max_age = setting_max_age
         # location -> (when read, text); oldest first (rule 3a).
         self._settings: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # setting_value key -> (when its oldest file was read, value); oldest first.
+        self._setting_values: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self.capacity = capacity
         self._monotonic = monotonic
         # set of host texts -> (when read, snapshot); as many entries as files differ in
@@ -142,21 +150,60 @@ class CachingReader(SystemReader):
         now = self._monotonic()
         held = self._settings.get(location)
         if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
-            oldest = getattr(self._reading, "oldest", None)
-            if oldest is not None and held[0] < oldest:
-                self._reading.oldest = held[0]
+            self._served_setting(held[0])
             return held[1]
         text = super().read_cgroup_file(location)
         with self._lock:
-            self._settings[location] = (now, text)
-            self._settings.move_to_end(location)
-            while self._settings:
-                made = next(iter(self._settings.values()))[0]
-                fresh = 0.0 <= now - made < self.setting_max_age
-                if fresh and len(self._settings) <= self.capacity:
-                    break
-                self._settings.popitem(last=False)
+            self._keep_setting_locked(self._settings, location, (now, text), now)
         return text
+
+    def setting_value(self, key: Hashable, read: Callable[[], tuple[T, bool]]) -> T:
+        """A value made of setting files alone (a limit chain) kept whole for
+        ``setting_max_age`` counted from the oldest file it was made from, so a miss
+        neither looks up nor parses its files again (rule 3a); what ``read`` says may
+        not be kept (a failure, a problem, an absent file) is read again next time."""
+        if self.setting_max_age <= 0:
+            return read()[0]
+        now = self._monotonic()
+        held = self._setting_values.get(key)
+        if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
+            self._served_setting(held[0])
+            value: T = held[1]
+            return value
+        outer = getattr(self._reading, "oldest", None)
+        self._reading.oldest = now
+        try:
+            value, keep = read()
+            made: float = self._reading.oldest
+        finally:
+            inner = self._reading.oldest
+            self._reading.oldest = outer if outer is None or inner is None else min(outer, inner)
+        if keep:
+            with self._lock:
+                self._keep_setting_locked(self._setting_values, key, (made, value), now)
+        return value
+
+    def _served_setting(self, made: float) -> None:
+        """The read in progress on this thread was served a setting read at ``made``."""
+        oldest = getattr(self._reading, "oldest", None)
+        if oldest is not None and made < oldest:
+            self._reading.oldest = made
+
+    def _keep_setting_locked(
+        self, store: OrderedDict[Any, Any], key: Hashable, entry: tuple[float, Any], now: float
+    ) -> None:
+        """Keep ``entry`` under ``key``, newest last; drop expired ones and the oldest
+        beyond ``capacity`` (rule 4)."""
+        store[key] = entry
+        store.move_to_end(key)
+        self._drop_settings_locked(store, now, self.capacity)
+
+    def _drop_settings_locked(self, store: OrderedDict[Any, Any], now: float, bound: int) -> None:
+        while store:
+            made = next(iter(store.values()))[0]
+            if 0.0 <= now - made < self.setting_max_age and len(store) <= bound:
+                break
+            store.popitem(last=False)
 
     def setting_files(self) -> int:
         """How many setting files are held (tests check the bound)."""
@@ -236,11 +283,8 @@ class CachingReader(SystemReader):
         now = self._monotonic()
         with self._lock:
             self._evict_locked(now)
-            while self._settings:
-                made = next(iter(self._settings.values()))[0]
-                if 0.0 <= now - made < self.setting_max_age:
-                    break
-                self._settings.popitem(last=False)
+            self._drop_settings_locked(self._settings, now, self.capacity)
+            self._drop_settings_locked(self._setting_values, now, self.capacity)
             for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
                 del self._hosts[key]
 

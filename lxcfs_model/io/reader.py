@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import TypeVar
 
 import attrs
@@ -275,20 +275,43 @@ class _ViewReader:
         *,
         missing_is_unlimited: bool,
     ) -> tuple[LimitLevel, ...] | None:
+        """The limit in ``file`` at each of ``levels`` (the cgroup first, then the
+        ancestors), or None with a problem. Made of setting files alone, so the reader
+        may keep it whole (``SystemReader.setting_value``)."""
+        return self.reader.setting_value(
+            (hierarchy.directory, file, levels[0], len(levels)),
+            lambda: self._read_limit_chain(
+                hierarchy, levels, file, parse, missing_is_unlimited=missing_is_unlimited
+            ),
+        )
+
+    def _read_limit_chain(
+        self,
+        hierarchy: Hierarchy,
+        levels: list[str],
+        file: str,
+        parse: Callable[[str, str], int | None],
+        *,
+        missing_is_unlimited: bool,
+    ) -> tuple[tuple[LimitLevel, ...] | None, bool]:
+        """``limit_chain`` read level by level, and whether it may be kept: only a chain
+        of files that were all there (a failure, a problem or an absence is never kept)."""
         chain = []
+        complete = True
         for level in levels:
             try:
                 limit = self.parsed(hierarchy, level, file, parse, ancestor=level != levels[0])
             except _Missing:
                 if not missing_is_unlimited:
                     self.problems.append(f"{self.display(hierarchy, level, file)}: missing")
-                    return None
+                    return None, False
                 limit = None
+                complete = False
             except ParseError as error:
                 self.problems.append(str(error))
-                return None
+                return None, False
             chain.append(LimitLevel(path=level, limit=limit))
-        return tuple(chain)
+        return tuple(chain), complete
 
     def memory_v1(
         self, hierarchy: Hierarchy, path: str, with_slabinfo: bool = True
@@ -697,6 +720,13 @@ class SystemReader:
         """A path below the root as problems and errors name it: from the root, with a
         leading ``/`` (the live root's paths are unchanged)."""
         return "/" + location[len(self._root_slash) :]
+
+    def setting_value(self, key: Hashable, read: Callable[[], tuple[T, bool]]) -> T:
+        """What ``read()`` makes of setting files alone (a limit chain), ``key`` naming it
+        among all such values; ``read`` also says whether the value may be kept (no
+        failure, no problem, no file absent). Read every time here; ``CachingReader``
+        keeps what may be kept for ``setting_max_age``."""
+        return read()[0]
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
         """The text of one cgroup file (the path below the root). ``ancestor``: a limit or
