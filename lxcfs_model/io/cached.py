@@ -44,6 +44,19 @@ Rules:
    neither looks up nor parses the limits of every level again (a third of its profile).
    Failures are never kept: neither a file that could not be read nor a value made with a
    problem or with a file absent.
+3b. What is read afresh is read through kept descriptors: a cgroup file that is not kept
+   as a setting (usage files, memory.stat, cpuacct.usage_all) is opened once and held for
+   ``kept_file_max_age`` (default ``setting_max_age``), at most ``kept_files`` (256) of
+   them. Each read is a ``pread`` from offset 0, which makes the kernel print the values
+   of that moment (kernel_files rule 4b): values as fresh as an open's, without the open
+   and close (a path lookup through every level, about a third of a meminfo miss's
+   reads). A descriptor of a removed cgroup reads ENODEV: it is closed and the path opened
+   afresh, so a cgroup made again under the same name is read as the new one, and one
+   gone for good fails as the plain read does. The one thing a descriptor can have wrong
+   for up to ``kept_file_max_age`` is which cgroup a path names after a v1 cgroup was
+   renamed (v1 allows renaming in place), as a kept setting can. No failure is kept;
+   descriptors are closed when expired (at an insert, at ``drop_expired``) and when the
+   reader is collected.
 4. Bounded: at most ``capacity`` containers' views, setting files and setting values;
    entries are kept in insertion order, expired ones are dropped from the front at every
    insert, the oldest go first beyond ``capacity``. So the memory held is the views of the
@@ -51,7 +64,9 @@ Rules:
    during the last ``setting_max_age``, plus one host snapshot per distinct set of host
    texts (a dozen at most).
 5. Thread-safe: one lock guards the view and setting maps (held for dict operations only,
-   never during a read); a host snapshot is stored with one dict assignment. Two threads
+   never during a read); a host snapshot is stored with one dict assignment. The kept
+   descriptors have their own lock, held through each read of one, so none is closed
+   while read (its number could be reused by another open at once). Two threads
    missing together both read; the later one's result is kept, both are correct.
 """
 
@@ -59,6 +74,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable
 from typing import Any, TypeVar
@@ -66,6 +82,7 @@ from typing import Any, TypeVar
 import attrs
 
 from lxcfs_model.files import KMEM_SLABINFO
+from lxcfs_model.io.kernel_files import KernelFiles
 from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
@@ -94,6 +111,8 @@ SETTING_FILES = frozenset(
     }
 )
 DEFAULT_CAPACITY = 4096
+#: Rule 3b: cgroup files held open at most, well below a 1,024-descriptor soft limit.
+DEFAULT_KEPT_FILES = 256
 
 _Field = tuple[float, Any, tuple[str, ...]]
 T = TypeVar("T")
@@ -109,9 +128,18 @@ class CachingReader(SystemReader):
         max_age: float = DEFAULT_MAX_AGE,
         setting_max_age: float = SETTING_MAX_AGE,
         capacity: int = DEFAULT_CAPACITY,
+        kept_files: int = DEFAULT_KEPT_FILES,
+        kept_file_max_age: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(root)
+        # location -> (when opened, descriptor); oldest first (rule 3b). Its own lock:
+        # held through each read of a kept descriptor, so none is closed while read.
+        self._kept: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._kept_lock = threading.Lock()
+        self.kept_files = kept_files
+        self.kept_file_max_age = setting_max_age if kept_file_max_age is None else kept_file_max_age
+        weakref.finalize(self, _close_kept, self.files, self._kept)
         self.max_age = max_age
         self.setting_max_age = setting_max_age
         # location -> (when read, text); oldest first (rule 3a).
@@ -146,7 +174,7 @@ class CachingReader(SystemReader):
         ``setting_max_age`` (rule 3a); any other file read afresh."""
         setting = ancestor or location.rpartition("/")[2] in SETTING_FILES
         if not setting or self.setting_max_age <= 0:
-            return super().read_cgroup_file(location)
+            return self._read_kept_file(location)
         now = self._monotonic()
         held = self._settings.get(location)
         if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
@@ -156,6 +184,54 @@ class CachingReader(SystemReader):
         with self._lock:
             self._keep_setting_locked(self._settings, location, (now, text), now)
         return text
+
+    def _read_kept_file(self, location: str) -> str:
+        """A cgroup file read afresh through a descriptor kept for ``kept_file_max_age``
+        (rule 3b); what cannot be kept, and every failure, through ``SystemReader``."""
+        if self.kept_files <= 0 or self.kept_file_max_age <= 0:
+            return super().read_cgroup_file(location)
+        now = self._monotonic()
+        with self._kept_lock:
+            kept = self._kept.get(location)
+            if kept is not None:
+                if 0.0 <= now - kept[0] < self.kept_file_max_age:
+                    try:
+                        return self.files.read_kept(kept[1], location)
+                    except OSError:
+                        pass  # removed since (ENODEV): the path says what it names now
+                del self._kept[location]
+                self.files.close_kept(kept[1])
+        try:
+            descriptor = self.files.open_kept(location)
+        except OSError:
+            descriptor = None  # let the plain read raise what it raises
+        if descriptor is None:
+            return super().read_cgroup_file(location)
+        try:
+            text = self.files.read_kept(descriptor, location)
+        except OSError:
+            self.files.close_kept(descriptor)
+            return super().read_cgroup_file(location)
+        with self._kept_lock:
+            replaced = self._kept.pop(location, None)
+            if replaced is not None:
+                self.files.close_kept(replaced[1])  # another thread's, read under the lock
+            self._kept[location] = (now, descriptor)
+            self._drop_kept_locked(now)
+        return text
+
+    def _drop_kept_locked(self, now: float) -> None:
+        while self._kept:
+            opened, descriptor = next(iter(self._kept.values()))
+            if 0.0 <= now - opened < self.kept_file_max_age and len(self._kept) <= self.kept_files:
+                break
+            self._kept.popitem(last=False)
+            self.files.close_kept(descriptor)
+
+    def kept_descriptors(self) -> int:
+        """How many cgroup files are held open (tests check the bound)."""
+        with self._kept_lock:
+            return len(self._kept)
 
     def setting_value(self, key: Hashable, read: Callable[[], tuple[T, bool]]) -> T:
         """A value made of setting files alone (a limit chain) kept whole for
@@ -285,6 +361,8 @@ class CachingReader(SystemReader):
             self._evict_locked(now)
             self._drop_settings_locked(self._settings, now, self.capacity)
             self._drop_settings_locked(self._setting_values, now, self.capacity)
+        with self._kept_lock:
+            self._drop_kept_locked(now)
             for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
                 del self._hosts[key]
 
@@ -339,3 +417,9 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
             # memory read again on its own since: today's values, that read's text
             values["memory"] = attrs.evolve(memory, kmem_slabinfo=with_slabinfo.kmem_slabinfo)
     return CgroupView(**values, problems=tuple(problems))
+
+
+def _close_kept(files: KernelFiles, kept: dict[str, tuple[float, int]]) -> None:
+    """Close the descriptors a collected reader still held (rule 3b)."""
+    for _, descriptor in kept.values():
+        files.close_kept(descriptor)

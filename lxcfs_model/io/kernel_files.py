@@ -37,6 +37,12 @@ Rules:
    close. They are files of the whole system, never removed or replaced while it runs;
    descriptors are shared between threads safely because the GIL is held through each
    pread and they are closed only when the ``KernelFiles`` is collected.
+4b. A caller may hold such a file of its own choosing (``open_kept``, ``read_kept``,
+   ``close_kept``): any single-record trusted kernel file, read with the same ``pread`` at
+   offset 0. It decides how long and closes it when no other thread can be reading it
+   (``CachingReader`` rule 3b: a container's usage files, for ``setting_max_age``). A
+   cgroup removed since reads ENODEV (kernfs deactivates its open files); a v1 cgroup
+   renamed since reads on under its new name, which is why a holder bounds the time.
 5. Same results and errors as the ``os`` functions they replace: text decoded like
    ``read_text`` (UTF-8 with replacement, universal newlines), ``OSError`` subclasses with
    the errno (``FileNotFoundError`` for ENOENT, ...).
@@ -398,6 +404,25 @@ class KernelFiles:
     def _read_held(descriptor: int, path: str) -> str:
         """Rule 4a: the text of a held single-record file, read afresh from offset 0."""
         return _read_all(descriptor, path, True, held=True)
+
+    def open_kept(self, path: str) -> int | None:
+        """Rule 4b: a descriptor of ``path`` for ``read_kept`` if it is a single-record
+        trusted kernel file, else None (read it with ``read_text``); the open's OSError
+        if it fails."""
+        if path[path.rfind("/") + 1 :] not in SINGLE_RECORD_FILES:
+            return None
+        descriptor = self._open(path, _READ)
+        return None if descriptor == _FOREIGN else descriptor
+
+    @staticmethod
+    def read_kept(descriptor: int, path: str) -> str:
+        """Rule 4b: the text of a file ``open_kept`` opened, read afresh from offset 0."""
+        return _read_all(descriptor, path, True, held=True)
+
+    @staticmethod
+    def close_kept(descriptor: int) -> None:
+        """Rule 4b: close what ``open_kept`` opened."""
+        _close(descriptor)
 
     def _opens(self, path: str, how: _How) -> bool | None:
         """Whether an ``O_PATH`` open of ``path`` succeeds (no data is touched, so it
