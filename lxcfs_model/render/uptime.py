@@ -6,6 +6,9 @@ Rules:
 2. Arithmetic is in integer centiseconds, truncated like the kernel's own /proc/uptime, so the
    printed idle never exceeds the printed uptime x visible CPUs by a rounding step.
 3. Format ``%.2f %.2f\\n`` (two decimals, one blank), as the kernel and upstream print it.
+4. The text depends on the clock only through ``text_clock(clock)`` (its whole centiseconds):
+   the daemon keeps a text for the rest of its centisecond (``lxcfs_fuse.content``), so
+   whatever else of the clock a change reads must go into ``text_clock`` too.
 
 Theory: uptime is the age of the container's init (``boottime - starttime / CLK_TCK``, clamped
 at 0). Idle keeps the kernel's meaning, idle time *summed over CPUs*: the container's visible
@@ -26,12 +29,14 @@ Deliberate differences from upstream (spec 3.7):
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.values import Clock
 from lxcfs_model.visible import visible_cpus
 
-__all__ = ["PROVENANCE", "render"]
+__all__ = ["PROVENANCE", "render", "text_clock"]
 
 _CENTISECONDS_PER_SECOND = 100
 _NS_PER_CENTISECOND = 10_000_000
@@ -67,7 +72,7 @@ def render(inputs: RenderInputs) -> Rendered:
         return host_fallback(inputs.host.uptime, inputs, "the container's init is unknown")
     clk_tck = inputs.host.clk_tck
     boottime = inputs.clock.boottime
-    now_scaled = boottime * _CENTISECONDS_PER_SECOND
+    now_scaled = _scaled(boottime)
     if clk_tck <= 0 or init.start_ticks < 0 or not math.isfinite(now_scaled):
         return host_fallback(
             inputs.host.uptime,
@@ -101,6 +106,20 @@ def render(inputs: RenderInputs) -> Rendered:
         ),
     }
     return Rendered(text=text, history=inputs.history, quantities=quantities)
+
+
+def text_clock(clock: Clock) -> Hashable:
+    """What of ``clock`` the text depends on (rule 4): boottime in whole centiseconds, None
+    when that is no finite number (the text is then the host's, whatever the clock)."""
+    scaled = _scaled(clock.boottime)
+    try:
+        return math.floor(scaled) if math.isfinite(scaled) else None
+    except OverflowError:  # an int beyond any float: render raises unless it falls back
+        return ("beyond a float", clock.boottime)
+
+
+def _scaled(boottime: float) -> float:
+    return boottime * _CENTISECONDS_PER_SECOND
 
 
 def _seconds(centiseconds: int) -> str:
