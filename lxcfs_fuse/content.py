@@ -39,12 +39,19 @@ Rules:
    in ``memo.TextMemo`` with the very objects it was made from (the generation, the host
    snapshot, the view fields the file reads); a request that gets the same objects from
    the reader's 10 ms windows gets that text without rendering. No staler than the shared
-   inputs already are.
+   inputs already are. Two stateful files are kept too, each with what else its text
+   depends on: /proc/uptime (reads no history) with its renderer module's
+   ``text_clock(clock)``, the clock's whole centiseconds, compared by value; /proc/stat
+   (reads no clock) with its history object, and only when the render handed back a
+   history ``interchangeable`` with the one it was given (nothing grew: the second read of
+   a window). The store then keeps the given object, so later reads of the window find it
+   and get the text the render would give them, and the history as it would be.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import threading
 import time
@@ -68,12 +75,14 @@ from lxcfs_fuse.state import KeyedStore
 from lxcfs_model.history import LoadavgState, StatHistory
 from lxcfs_model.io import Container, SystemReader
 from lxcfs_model.rendering import Rendered, RenderInputs
-from lxcfs_model.values import CgroupView, HostSnapshot, RenderOptions
+from lxcfs_model.values import CgroupView, Clock, HostSnapshot, RenderOptions
 
 __all__ = ["ContainerContent", "Generation", "StatKey"]
 
 # What the cpu directory map reads is what the sys cpu files read.
 _CPU_ONLINE = "sys/devices/system/cpu/online"
+
+_HISTORY_MODULE = "lxcfs_model.history"
 
 
 @attrs.frozen
@@ -85,8 +94,10 @@ class _Reads:
     view_parts: Collection[str] | None
     host_parts: Collection[str] | None
     stateless: bool
-    #: The view's objects a stateless text is made from, in one fixed order (rule 7).
+    #: The view's objects a kept text is made from, in one fixed order (rule 7).
     memo_fields: tuple[str, ...] = ()
+    #: What of the clock the text depends on, for the files of ``_CLOCK_KEPT`` (rule 7).
+    text_clock: Callable[[Clock], Hashable] | None = None
 
 
 def _reads_of(library: Library) -> dict[str, _Reads]:
@@ -96,9 +107,19 @@ def _reads_of(library: Library) -> dict[str, _Reads]:
             getattr(spec, "host_parts", None),
             bool(getattr(spec, "stateless", False)),
             tuple(sorted({part.split(".", 1)[0] for part in getattr(spec, "view_parts", ())})),
+            _text_clock(library, spec) if spec.path in _CLOCK_KEPT else None,
         )
         for spec in library.files
     }
+
+
+def _text_clock(library: Library, spec: object) -> Callable[[Clock], Hashable] | None:
+    """The ``text_clock`` of the module that renders ``spec`` in this generation; None (the
+    file is rendered on every read) for a generation without one."""
+    renderer = getattr(spec, "renderer", None)
+    module = library.modules.get(getattr(renderer, "__module__", None) or "")
+    text_clock = getattr(module, "text_clock", None)
+    return text_clock if callable(text_clock) else None
 
 
 _READ_EVERYTHING = _Reads(None, None, False)
@@ -119,6 +140,10 @@ REQUEST_DEADLINE_SECONDS = 5.0
 
 #: Files whose renderer advances ``ContainerHistory.stat`` (rule 3).
 _STAT_FILES = frozenset({"proc/stat"})
+
+#: Files that read no history and the clock only through their module's ``text_clock``
+#: (rule 7; tests/properties/test_kept_texts.py proves it).
+_CLOCK_KEPT = frozenset({"proc/uptime"})
 
 StatKey = tuple[str | None, str | None, str | None]
 
@@ -151,11 +176,18 @@ class Generation:
     callers: CallerResolver
     options: RenderOptions
     reads: Mapping[str, _Reads]
+    #: ``lxcfs_model.history.interchangeable`` of this library (rule 7); a generation
+    #: without it keeps no /proc/stat text.
+    interchangeable: Callable[[object, object], bool] = operator.is_
 
     @classmethod
     def start(cls, library: Library, reader: SystemReader, options: RenderOptions) -> Generation:
         callers = CallerResolver(reader, recent_seconds=RECENT_SECONDS, errors=library.model_error)
-        return cls(library, reader, callers, options, _reads_of(library))
+        history = library.modules.get(_HISTORY_MODULE)
+        interchangeable = getattr(history, "interchangeable", None)
+        if not callable(interchangeable):
+            interchangeable = operator.is_
+        return cls(library, reader, callers, options, _reads_of(library), interchangeable)
 
 
 class ContainerContent:
@@ -243,27 +275,42 @@ class ContainerContent:
             pid, generation, lambda: self.container(pid, generation), view_parts
         )
         host = _host_snapshot(generation.reader, reads.host_parts)
-        if reads.stateless and view_parts is not None:
-            # rule 7: the same objects as a request of the last few ms made this text from
-            made_from = [generation, host, *(getattr(view, name) for name in reads.memo_fields)]
+        if view_parts is None:
+            return self._render(path, pid, generation, view, host)
+        # rule 7: the same objects as a request of the last few ms made this text from
+        made_from = [generation, host, *(getattr(view, name) for name in reads.memo_fields)]
+        if path in _STAT_FILES:
+            return self.stat_histories.update(
+                _stat_key(view),
+                lambda previous: self._kept_stat(path, generation, view, host, made_from, previous),
+            )
+        if reads.stateless:
             text = self.texts.get(path, made_from)
             if text is None:
                 text = self._render(path, pid, generation, view, host)
                 self.texts.put(path, made_from, text)
             return text
+        if reads.text_clock is not None:
+            clock = generation.reader.clock()
+            moment = reads.text_clock(clock)
+            text = self.texts.get(path, made_from, moment)
+            if text is None:
+                text = self._render(path, pid, generation, view, host, clock)
+                self.texts.put(path, made_from, text, moment)
+            return text
         return self._render(path, pid, generation, view, host)
 
     def _render(
-        self, path: str, pid: int, generation: Generation, view: CgroupView, host: HostSnapshot
+        self,
+        path: str,
+        pid: int,
+        generation: Generation,
+        view: CgroupView,
+        host: HostSnapshot,
+        clock: Clock | None = None,
     ) -> str:
         library = generation.library
-        inputs = library.render_inputs(
-            view=view,
-            host=host,
-            options=generation.options,
-            clock=generation.reader.clock(),
-            history=library.container_history(loadavg=self._loadavg_state(view, library)),
-        )
+        inputs = self._inputs(generation, view, host, clock)
         if path in _STAT_FILES:
             return self.stat_histories.update(
                 _stat_key(view),
@@ -348,12 +395,51 @@ class ContainerContent:
         except FileNotFoundError:
             return ""
 
+    def _inputs(
+        self, generation: Generation, view: CgroupView, host: HostSnapshot, clock: Clock | None
+    ) -> RenderInputs:
+        library = generation.library
+        return library.render_inputs(
+            view=view,
+            host=host,
+            options=generation.options,
+            clock=generation.reader.clock() if clock is None else clock,
+            history=library.container_history(loadavg=self._loadavg_state(view, library)),
+        )
+
     def _render_stat(
         self, path: str, inputs: RenderInputs, previous: StatHistory | None, library: Library
     ) -> tuple[str, StatHistory | None]:
         history = library.container_history(stat=carry(previous, library.stat_history))
         rendered = library.render(path, attrs.evolve(inputs, history=history))
         return rendered.text, rendered.history.stat
+
+    def _kept_stat(
+        self,
+        path: str,
+        generation: Generation,
+        view: CgroupView,
+        host: HostSnapshot,
+        made_from: list[object],
+        previous: StatHistory | None,
+    ) -> tuple[str, StatHistory | None]:
+        """/proc/stat from ``previous`` (under its key's lock, rule 3): the kept text when
+        these very inputs and this very history made it, else a render (rule 7)."""
+        library = generation.library
+        given = carry(previous, library.stat_history)
+        kept_from = [*made_from, given]
+        text = self.texts.get(path, kept_from)
+        if text is not None:
+            return text, given
+        inputs = self._inputs(generation, view, host, None)
+        history = library.container_history(stat=given)
+        rendered = library.render(path, attrs.evolve(inputs, history=history))
+        after = rendered.history.stat
+        if generation.interchangeable(after, given):
+            # Nothing grew: the same inputs and this history give this text again.
+            self.texts.put(path, kept_from, rendered.text)
+            return rendered.text, given
+        return rendered.text, after
 
     def _loadavg_state(self, view: CgroupView, library: Library) -> LoadavgState | None:
         if self.sampler is None or view.cpu is None:

@@ -13,6 +13,9 @@ Rules:
 3. Bounded: once its inputs have expired an entry can never match again, so entries older
    than ``max_age`` (twice the reader's window) are dropped at every insert, the oldest
    first, and there are never more than ``capacity``.
+4. Besides objects compared by identity, an entry may be keyed by a ``moment``, a plain value
+   compared by equality: the part of the clock a text depends on (/proc/uptime's whole
+   centiseconds, ``lxcfs_fuse.content`` rule 7).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 __all__ = ["TextMemo"]
 
@@ -44,21 +47,22 @@ class TextMemo:
         )
 
     @staticmethod
-    def _key(path: str, inputs: Sequence[object]) -> tuple[object, ...]:
-        return (path, *map(id, inputs))
+    def _key(path: str, inputs: Sequence[object], moment: Hashable) -> tuple[object, ...]:
+        return (path, moment, *map(id, inputs))
 
-    def get(self, path: str, inputs: Sequence[object]) -> str | None:
-        """The text made for ``path`` from these very objects, if still kept."""
+    def get(self, path: str, inputs: Sequence[object], moment: Hashable = None) -> str | None:
+        """The text made for ``path`` from these very objects (at an equal ``moment``), if
+        still kept."""
         with self._lock:
-            entry = self._entries.get(self._key(path, inputs))
+            entry = self._entries.get(self._key(path, inputs, moment))
         if entry is None or any(a is not b for a, b in zip(entry[1], inputs, strict=True)):
             return None
         return entry[2]
 
-    def put(self, path: str, inputs: Sequence[object], text: str) -> None:
+    def put(self, path: str, inputs: Sequence[object], text: str, moment: Hashable = None) -> None:
         now = self._monotonic()
         with self._lock:
-            self._entries[self._key(path, inputs)] = (now, tuple(inputs), text)
+            self._entries[self._key(path, inputs, moment)] = (now, tuple(inputs), text)
             while self._entries:
                 made = next(iter(self._entries.values()))[0]
                 if len(self._entries) <= self._capacity and now - made <= self._max_age:

@@ -45,3 +45,17 @@ def test_drop_expired_leaves_only_fresh_entries() -> None:
     now[0] = 0.03
     memo.drop_expired()
     assert len(memo) == 1 and memo.get("a", [kept[1]]) == "new"
+
+
+def test_a_text_kept_at_a_moment_comes_back_only_at_an_equal_moment() -> None:
+    """A moment is compared by value: an equal one (another int object) hits, another
+    moment or none misses, and the same objects at two moments are two entries."""
+    memo = TextMemo(monotonic=lambda: 0.0)
+    host = ["host"]
+    memo.put("proc/uptime", [host], "at 12345678901", moment=12345678901)
+    memo.put("proc/uptime", [host], "at 12345678902", moment=12345678902)
+    assert memo.get("proc/uptime", [host], int("12345678901")) == "at 12345678901"
+    assert memo.get("proc/uptime", [host], 12345678902) == "at 12345678902"
+    assert memo.get("proc/uptime", [host], 12345678903) is None
+    assert memo.get("proc/uptime", [host]) is None
+    assert memo.get("proc/uptime", [["host"]], 12345678901) is None
