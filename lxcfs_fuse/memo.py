@@ -20,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +56,8 @@ class TextMemo:
         still kept."""
         with self._lock:
             entry = self._entries.get(self._key(path, inputs, moment))
-        if entry is None or any(a is not b for a, b in zip(entry[1], inputs, strict=True)):
+        # The key holds one id per input, so a found entry has as many inputs as asked.
+        if entry is None or not all(map(operator.is_, entry[1], inputs)):
             return None
         return entry[2]
 
