@@ -43,7 +43,9 @@ Rules:
    cgroup, for ``setting_max_age`` counted from its oldest file: a meminfo miss then
    neither looks up nor parses the limits of every level again (a third of its profile).
    Failures are never kept: neither a file that could not be read nor a value made with a
-   problem or with a file absent.
+   problem or with a file absent. A container's cgroup removed after its settings were
+   read can thus show those settings (the CPU set, quotas) for up to ``setting_max_age``
+   before it shows as gone, as the fields of rule 3a could already.
 3b. What is read afresh is read through kept descriptors: a cgroup file that is not kept
    as a setting (usage files, memory.stat, cpuacct.usage_all) is opened once and held for
    ``kept_file_max_age`` (default ``setting_max_age``), at most ``kept_files`` (256) of

@@ -8,7 +8,11 @@ Rules:
    the field its documented default) and adds one line, ``<file>: <reason>``, to
    ``CgroupView.problems``; renderers then fall back (spec 3.12). What does raise is a bad
    *request*: a cgroup or process that does not exist or vanished while being read
-   (``NoSuchCgroup``/``NoSuchProcess``), an unreadable root (``LxcfsModelError``).
+   (``NoSuchCgroup``/``NoSuchProcess``), an unreadable root (``LxcfsModelError``). A
+   container's cgroup missing from one hierarchy before any file of it was read is that
+   controller's problem (``<directory>: no such cgroup``); the controller's first read
+   finds it out, no probe of the directory comes before (it was one path lookup per
+   controller on every read); once a file of it was read, its absence is NoSuchCgroup.
 3. No caching and no fork: each call reads what it needs (a view is ~30 small reads, about
    2 ms). ``CachingReader`` (``cached.py``) shares results between requests for a few ms;
    the FUSE adapter caches pid -> Container, validated with ``process_start_ticks`` and
@@ -26,7 +30,7 @@ import errno
 import os
 import time
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import attrs
 
@@ -76,6 +80,7 @@ _HOST_FILES: dict[str, tuple[str, bool]] = {
 HOST_PARTS = frozenset(_HOST_FILES)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # /proc/<pid>/cgroup names the cgroup2 hierarchy with an empty controller list (``0::/x``).
 UNIFIED = ""
@@ -148,6 +153,11 @@ class _Missing(Exception):
     """A cgroup file that does not exist (its cgroup still does)."""
 
 
+class _NotLocated(Exception):
+    """The first read of a controller found its cgroup directory missing: what ``locate``
+    would have found had it probed the directory first."""
+
+
 class _ViewReader:
     """Reads one view, collecting problems. One instance per view; not shared."""
 
@@ -156,6 +166,9 @@ class _ViewReader:
         self.layout = reader.layout
         self.path_in = path_in
         self.problems: list[str] = []
+        # The cgroup ``locate`` found for the controller being read, until a read of one
+        # of its files succeeds: (hierarchy, path).
+        self.unconfirmed: tuple[Hierarchy, str] | None = None
 
     # ------------------------------------------------------------------------- plumbing
 
@@ -172,18 +185,34 @@ class _ViewReader:
         above the container's own (``SystemReader.read_cgroup_file``)."""
         files = self.reader.files
         try:
-            return self.reader.read_cgroup_file(location, ancestor=ancestor)
+            text = self.reader.read_cgroup_file(location, ancestor=ancestor)
         except FileNotFoundError:
             if not files.is_directory(os.path.dirname(location)):
-                raise NoSuchCgroup(
-                    f"cgroup {path} vanished from {hierarchy.directory} while being read"
-                ) from None
+                self.raise_vanished(hierarchy, path, " while being read")
+            self.confirm(hierarchy, path)
             raise _Missing from None
         except OSError as error:
             if error.errno == errno.ENODEV and not files.is_directory(os.path.dirname(location)):
-                raise NoSuchCgroup(f"cgroup {path} vanished from {hierarchy.directory}") from None
+                self.raise_vanished(hierarchy, path, "")
+            self.confirm(hierarchy, path)
             display = self.reader.shown(location)
             raise ParseError(f"{display}: unreadable ({error.strerror})") from None
+        self.confirm(hierarchy, path)
+        return text
+
+    def confirm(self, hierarchy: Hierarchy, path: str) -> None:
+        """Cgroup ``path`` was there when one of its files was read."""
+        unconfirmed = self.unconfirmed
+        if unconfirmed is not None and unconfirmed[0] is hierarchy and unconfirmed[1] == path:
+            self.unconfirmed = None
+
+    def raise_vanished(self, hierarchy: Hierarchy, path: str, when: str) -> NoReturn:
+        """The directory of cgroup ``path`` is missing: ``_NotLocated`` if it is the
+        located cgroup and none of its files was read yet, else NoSuchCgroup."""
+        unconfirmed = self.unconfirmed
+        if unconfirmed is not None and unconfirmed[0] is hierarchy and unconfirmed[1] == path:
+            raise _NotLocated
+        raise NoSuchCgroup(f"cgroup {path} vanished from {hierarchy.directory}{when}")
 
     def parsed(
         self,
@@ -228,7 +257,9 @@ class _ViewReader:
 
     def locate(self, controller: str) -> tuple[Hierarchy, str] | None:
         """The hierarchy of ``controller`` and the container's path in it, or None (with a
-        problem if the hierarchy exists but the container has no cgroup there)."""
+        problem if the hierarchy exists but the container has no cgroup there). Whether
+        the cgroup's directory exists is not probed here (a path lookup on every miss):
+        the controller's first read of one of its files tells (``located``)."""
         hierarchy = self.layout.hierarchy_for(controller)
         if hierarchy is None:
             return None
@@ -236,23 +267,39 @@ class _ViewReader:
         if path is None:
             self.problems.append(f"{controller}: the process is in no cgroup of this hierarchy")
             return None
-        if not self.reader.files.is_directory(self.reader.cgroup_location(hierarchy, path)):
+        self.unconfirmed = (hierarchy, path)
+        return hierarchy, path
+
+    def located(self, read: Callable[[], R | None]) -> R | None:
+        """``read()``, one controller's field; if its first read of the located cgroup
+        finds the directory missing, None with the problem a probe before reading would
+        have given (``<cgroup>: no such cgroup``, and nothing else of that controller)."""
+        mark = len(self.problems)
+        try:
+            return read()
+        except _NotLocated:
+            assert self.unconfirmed is not None
+            hierarchy, path = self.unconfirmed
+            del self.problems[mark:]
             self.problems.append(f"{self.display(hierarchy, path, '')}: no such cgroup")
             return None
-        return hierarchy, path
+        finally:
+            self.unconfirmed = None
 
     # ------------------------------------------------------------------------ controllers
 
     def view(self, init: InitProcess | None, parts: Collection[str] = VIEW_PARTS) -> CgroupView:
         """The view with the fields named in ``parts`` read (the others None); the memory
         field carries ``kmem_slabinfo`` only if ``KMEM_SLABINFO`` is asked for too."""
+        with_slabinfo = KMEM_SLABINFO in parts
+        located = self.located
         return CgroupView(
-            memory=self.memory(KMEM_SLABINFO in parts) if "memory" in parts else None,
-            cpuset=self.cpuset() if "cpuset" in parts else None,
-            cpu=self.cpu() if "cpu" in parts else None,
-            cpu_usage=self.cpu_usage() if "cpu_usage" in parts else None,
-            io=self.io() if "io" in parts else None,
-            pressure=self.pressure() if "pressure" in parts else None,
+            memory=located(lambda: self.memory(with_slabinfo)) if "memory" in parts else None,
+            cpuset=located(self.cpuset) if "cpuset" in parts else None,
+            cpu=located(self.cpu) if "cpu" in parts else None,
+            cpu_usage=located(self.cpu_usage) if "cpu_usage" in parts else None,
+            io=located(self.io) if "io" in parts else None,
+            pressure=located(self.pressure) if "pressure" in parts else None,
             init=init,
             problems=tuple(self.problems),
         )
