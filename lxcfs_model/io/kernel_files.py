@@ -36,7 +36,10 @@ Rules:
    kernel's values of that moment exactly as a new open would, without the open and
    close. They are files of the whole system, never removed or replaced while it runs;
    descriptors are shared between threads safely because the GIL is held through each
-   pread and they are closed only when the ``KernelFiles`` is collected.
+   pread and they are closed only when the ``KernelFiles`` is collected. A held file is
+   only ever read with that one pread from offset 0: a text that fills the buffer is read
+   through a descriptor of its own (a second pread further on could continue the record
+   another thread's pread from 0 just made, a newer one: a torn text).
 4b. A caller may hold such a file of its own choosing (``open_kept``, ``read_kept``,
    ``close_kept``): any single-record trusted kernel file, read with the same ``pread`` at
    offset 0. It decides how long and closes it when no other thread can be reading it
@@ -390,20 +393,21 @@ class KernelFiles:
         """The whole file as text (rules 4, 4a and 5)."""
         held = self._held.get(path)
         if held is not None:
-            return self._read_held(held, path)
+            text = _read_from_start(held, path)
+            if text is not None:
+                return text
+        return self._read_opened(path)
+
+    def _read_opened(self, path: str) -> str:
+        """The whole file through a descriptor of its own (rules 2 and 4)."""
         descriptor = self._open(path, _READ)
         if descriptor == _FOREIGN:
             return read_text(self._may_block(path))
         try:
             one_record = path[path.rfind("/") + 1 :] in SINGLE_RECORD_FILES
-            return _read_all(descriptor, path, one_record, held=False)
+            return _read_all(descriptor, path, one_record)
         finally:
             _close(descriptor)
-
-    @staticmethod
-    def _read_held(descriptor: int, path: str) -> str:
-        """Rule 4a: the text of a held single-record file, read afresh from offset 0."""
-        return _read_all(descriptor, path, True, held=True)
 
     def open_kept(self, path: str) -> int | None:
         """Rule 4b: a descriptor of ``path`` for ``read_kept`` if it is a single-record
@@ -414,10 +418,10 @@ class KernelFiles:
         descriptor = self._open(path, _READ)
         return None if descriptor == _FOREIGN else descriptor
 
-    @staticmethod
-    def read_kept(descriptor: int, path: str) -> str:
+    def read_kept(self, descriptor: int, path: str) -> str:
         """Rule 4b: the text of a file ``open_kept`` opened, read afresh from offset 0."""
-        return _read_all(descriptor, path, True, held=True)
+        text = _read_from_start(descriptor, path)
+        return self._read_opened(path) if text is None else text
 
     @staticmethod
     def close_kept(descriptor: int) -> None:
@@ -462,18 +466,13 @@ class KernelFiles:
         return os.fsdecode(ctypes.string_at(data, count))
 
 
-def _read_all(descriptor: int, path: str, one_record: bool, *, held: bool) -> str:
-    """The text read from ``descriptor``: with ``read`` from where it is, or (``held``) with
-    ``pread`` from offset 0 (rule 4a); a short read of a single-record file is all of it
-    (rule 4)."""
+def _read_all(descriptor: int, path: str, one_record: bool) -> str:
+    """The text read from ``descriptor`` with ``read`` from where it is; a short read of a
+    single-record file is all of it (rule 4)."""
     data = _buffers.data
     parts: list[bytes] = []
-    offset = 0
     while True:
-        if held:
-            count = _pread(descriptor, data, _GIL_READ_CHUNK, offset)
-        else:
-            count = _read(descriptor, data, _GIL_READ_CHUNK)
+        count = _read(descriptor, data, _GIL_READ_CHUNK)
         if count < 0:
             if ctypes.get_errno() == errno.EINTR:
                 continue
@@ -481,7 +480,24 @@ def _read_all(descriptor: int, path: str, one_record: bool, *, held: bool) -> st
         if count == 0:
             break
         parts.append(ctypes.string_at(data, count))
-        offset += count
         if one_record and count < _GIL_READ_CHUNK:
             break  # rule 4: that was all of it
     return decode_text(parts[0] if len(parts) == 1 else b"".join(parts))
+
+
+def _read_from_start(descriptor: int, path: str) -> str | None:
+    """Rules 4a and 4b: the text of a held single-record file, one ``pread`` from offset 0,
+    or None if it fills the buffer. Never a second pread further on: the descriptor's
+    record is shared, and another thread's pread from 0 in between would make the kernel
+    print a newer one, whose rest that pread would get (a text torn mid-line where the
+    two records' lengths differ, as /proc/stat's on a host of some 300 CPUs or more)."""
+    data = _buffers.data
+    while True:
+        count = _pread(descriptor, data, _GIL_READ_CHUNK, 0)
+        if count >= 0:
+            break
+        if ctypes.get_errno() != errno.EINTR:
+            raise _error(path)
+    if count == _GIL_READ_CHUNK:
+        return None
+    return decode_text(ctypes.string_at(data, count))

@@ -433,3 +433,37 @@ def test_held_files_are_closed_with_the_reader() -> None:
     del files
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@needs_proc
+def test_a_held_file_is_only_ever_read_from_offset_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules 4a and 4b: a held or kept descriptor is read with one pread from offset 0 (a
+    second one further on could continue a newer record another thread's pread just
+    made: a torn text); a text that fills the buffer is read whole through a descriptor
+    of its own."""
+    monkeypatch.setattr(kernel_files, "_GIL_READ_CHUNK", 64)  # buffers of threads made now
+    files = KernelFiles(["/proc"], files=["/proc/meminfo"])
+    kept = files.open_kept("/proc/meminfo")
+    assert set(files._held) == {"/proc/meminfo"} and kept is not None
+    offsets: list[int] = []
+    real_pread = kernel_files._pread
+
+    def counted(descriptor: int, buffer: object, size: int, offset: int) -> int:
+        offsets.append(offset)
+        return int(real_pread(descriptor, buffer, size, offset))
+
+    monkeypatch.setattr(kernel_files, "_pread", counted)
+    texts: list[str] = []
+    reader = threading.Thread(
+        target=lambda: texts.extend(
+            (files.read_text("/proc/meminfo"), files.read_kept(kept, "/proc/meminfo"))
+        )
+    )
+    reader.start()
+    reader.join()
+    files.close_kept(kept)
+    assert offsets == [0, 0]
+    keys = [line.split(":")[0] for line in _os_read("/proc/meminfo").splitlines()]
+    for text in texts:
+        assert len(text) > 64 and text.endswith("\n")
+        assert [line.split(":")[0] for line in text.splitlines()] == keys
