@@ -56,9 +56,12 @@ Rules:
    afresh, so a cgroup made again under the same name is read as the new one, and one
    gone for good fails as the plain read does. The one thing a descriptor can have wrong
    for up to ``kept_file_max_age`` is which cgroup a path names after a v1 cgroup was
-   renamed (v1 allows renaming in place), as a kept setting can. No failure is kept;
-   descriptors are closed when expired (at an insert, at ``drop_expired``) and when the
-   reader is collected.
+   renamed (v1 allows renaming in place), as a kept setting can. No failure is kept.
+   Expired descriptors are closed at an insert, at ``drop_expired``, and by a timer
+   thread that runs every ``kept_file_max_age`` while any is kept, so a reader that goes
+   idle holds none after twice that (the daemon's descriptor count comes back to where
+   it was; its housekeeping runs every 30 s); all are closed when the reader is
+   collected.
 4. Bounded: at most ``capacity`` containers' views, setting files and setting values;
    entries are kept in insertion order, expired ones are dropped from the front at every
    insert, the oldest go first beyond ``capacity``. So the memory held is the views of the
@@ -139,6 +142,7 @@ class CachingReader(SystemReader):
         # held through each read of a kept descriptor, so none is closed while read.
         self._kept: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._kept_lock = threading.Lock()
+        self._closer: threading.Timer | None = None  # while any descriptor is kept
         self.kept_files = kept_files
         self.kept_file_max_age = setting_max_age if kept_file_max_age is None else kept_file_max_age
         weakref.finalize(self, _close_kept, self.files, self._kept)
@@ -220,6 +224,8 @@ class CachingReader(SystemReader):
                 self.files.close_kept(replaced[1])  # another thread's, read under the lock
             self._kept[location] = (now, descriptor)
             self._drop_kept_locked(now)
+            if self._closer is None:
+                self._closer = _start_closer(weakref.ref(self), self.kept_file_max_age)
         return text
 
     def _drop_kept_locked(self, now: float) -> None:
@@ -229,6 +235,15 @@ class CachingReader(SystemReader):
                 break
             self._kept.popitem(last=False)
             self.files.close_kept(descriptor)
+
+    def _close_expired_descriptors(self) -> None:
+        """The closer's round (rule 3b): expired descriptors closed, and another round
+        due while any is left."""
+        with self._kept_lock:
+            self._closer = None
+            self._drop_kept_locked(self._monotonic())
+            if self._kept:
+                self._closer = _start_closer(weakref.ref(self), self.kept_file_max_age)
 
     def kept_descriptors(self) -> int:
         """How many cgroup files are held open (tests check the bound)."""
@@ -419,6 +434,22 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
             # memory read again on its own since: today's values, that read's text
             values["memory"] = attrs.evolve(memory, kmem_slabinfo=with_slabinfo.kmem_slabinfo)
     return CgroupView(**values, problems=tuple(problems))
+
+
+def _start_closer(reader: weakref.ref[CachingReader], delay: float) -> threading.Timer:
+    """A daemon thread that closes ``reader``'s expired descriptors in ``delay`` seconds
+    (rule 3b); it holds the reader weakly, so a reader dropped meanwhile is collected."""
+
+    def close_expired() -> None:
+        alive = reader()
+        if alive is not None:
+            alive._close_expired_descriptors()
+
+    timer = threading.Timer(delay, close_expired)
+    timer.name = "lxcfs-kept-files"
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _close_kept(files: KernelFiles, kept: dict[str, tuple[float, int]]) -> None:

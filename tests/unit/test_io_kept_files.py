@@ -8,6 +8,7 @@ import gc
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,25 @@ def test_threads_never_read_a_descriptor_closed_under_them(cgroup: Path) -> None
         thread.join()
     assert bad == []
     assert reader.kept_descriptors() == 1
+
+
+@pytest.mark.root
+def test_an_idle_reader_closes_its_descriptors_by_itself(cgroup: Path) -> None:
+    """With no further request (and no housekeeping), kept descriptors are closed within
+    twice kept_file_max_age, the process's descriptor count comes back, and the closer
+    thread ends once nothing is kept."""
+    gc.collect()
+    reader = CachingReader("/", kept_file_max_age=0.05)
+    before = len(os.listdir("/proc/self/fd"))
+    reader.read_cgroup_file(str(cgroup / "memory.stat"))
+    reader.read_cgroup_file(str(cgroup / "memory.usage_in_bytes"))
+    assert len(os.listdir("/proc/self/fd")) == before + 2
+    closer = reader._closer
+    assert closer is not None and closer.is_alive()
+    deadline = time.monotonic() + 2.0
+    while reader.kept_descriptors() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reader.kept_descriptors() == 0
+    assert len(os.listdir("/proc/self/fd")) == before
+    time.sleep(0.01)
+    assert reader._closer is None  # the last round found nothing left: no next one
