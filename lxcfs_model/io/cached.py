@@ -221,7 +221,7 @@ class CachingReader(SystemReader):
         with self._kept_lock:
             replaced = self._kept.pop(location, None)
             if replaced is not None:
-                self.files.close_kept(replaced[1])  # another thread's, read under the lock
+                self.files.close_kept(replaced[1])  # kept by another thread meanwhile
             self._kept[location] = (now, descriptor)
             self._drop_kept_locked(now)
             if self._closer is None:
@@ -289,12 +289,12 @@ class CachingReader(SystemReader):
         beyond ``capacity`` (rule 4)."""
         store[key] = entry
         store.move_to_end(key)
-        self._drop_settings_locked(store, now, self.capacity)
+        self._drop_settings_locked(store, now)
 
-    def _drop_settings_locked(self, store: OrderedDict[Any, Any], now: float, bound: int) -> None:
+    def _drop_settings_locked(self, store: OrderedDict[Any, Any], now: float) -> None:
         while store:
             made = next(iter(store.values()))[0]
-            if 0.0 <= now - made < self.setting_max_age and len(store) <= bound:
+            if 0.0 <= now - made < self.setting_max_age and len(store) <= self.capacity:
                 break
             store.popitem(last=False)
 
@@ -376,12 +376,12 @@ class CachingReader(SystemReader):
         now = self._monotonic()
         with self._lock:
             self._evict_locked(now)
-            self._drop_settings_locked(self._settings, now, self.capacity)
-            self._drop_settings_locked(self._setting_values, now, self.capacity)
-        with self._kept_lock:
-            self._drop_kept_locked(now)
+            self._drop_settings_locked(self._settings, now)
+            self._drop_settings_locked(self._setting_values, now)
             for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
                 del self._hosts[key]
+        with self._kept_lock:
+            self._drop_kept_locked(now)
 
     def _evict_locked(self, now: float) -> None:
         # Oldest container first; one is expired when all its fields are.

@@ -38,8 +38,9 @@ Rules:
    descriptors are shared between threads safely because the GIL is held through each
    pread and they are closed only when the ``KernelFiles`` is collected. A held file is
    only ever read with that one pread from offset 0: a text that fills the buffer is read
-   through a descriptor of its own (a second pread further on could continue the record
-   another thread's pread from 0 just made, a newer one: a torn text).
+   through a descriptor of its own, then and from then on (a second pread further on
+   could continue the record another thread's pread from 0 just made, a newer one: a torn
+   text).
 4b. A caller may hold such a file of its own choosing (``open_kept``, ``read_kept``,
    ``close_kept``): any single-record trusted kernel file, read with the same ``pread`` at
    offset 0. It decides how long and closes it when no other thread can be reading it
@@ -396,6 +397,9 @@ class KernelFiles:
             text = _read_from_start(held, path)
             if text is not None:
                 return text
+            # Longer than the buffer (/proc/stat of a big host): opened each time from now
+            # on, not pread twice; the descriptor is closed with the others (rule 4a).
+            self._held.pop(path, None)
         return self._read_opened(path)
 
     def _read_opened(self, path: str) -> str:

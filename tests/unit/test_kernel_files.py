@@ -440,7 +440,7 @@ def test_a_held_file_is_only_ever_read_from_offset_0(monkeypatch: pytest.MonkeyP
     """Rules 4a and 4b: a held or kept descriptor is read with one pread from offset 0 (a
     second one further on could continue a newer record another thread's pread just
     made: a torn text); a text that fills the buffer is read whole through a descriptor
-    of its own."""
+    of its own, and a held file that long is not pread again."""
     monkeypatch.setattr(kernel_files, "_GIL_READ_CHUNK", 64)  # buffers of threads made now
     files = KernelFiles(["/proc"], files=["/proc/meminfo"])
     kept = files.open_kept("/proc/meminfo")
@@ -463,6 +463,7 @@ def test_a_held_file_is_only_ever_read_from_offset_0(monkeypatch: pytest.MonkeyP
     reader.join()
     files.close_kept(kept)
     assert offsets == [0, 0]
+    assert "/proc/meminfo" not in files._held  # too long to hold: opened from now on
     keys = [line.split(":")[0] for line in _os_read("/proc/meminfo").splitlines()]
     for text in texts:
         assert len(text) > 64 and text.endswith("\n")
