@@ -15,12 +15,15 @@ Rules:
    nothing behind.
 5. Recent answers: with ``recent_seconds`` > 0 (the daemon passes ``RECENT_SECONDS``,
    100 ms) the answer for a caller pid is reused for that long, which saves the 4 /proc
-   reads of a revalidation (rules 2-3) on the hot path. A caller is blocked in its request,
-   so alive: within 100 ms its pid could name another process only if the kernel's cyclic
-   pid allocator went round pid_max in between (32,768 forks at the smallest pid_max, over
-   300,000 a second). What may be up to 100 ms late is an init moving to another cgroup
-   (rule 3; runtimes place an init once, before it runs) or exiting (rule 2; its cgroups
-   are then being removed, and a read of a removed cgroup falls back to the host's file).
+   reads of a revalidation (rules 2-3) on the hot path, but only while the pid still names
+   the very process it was resolved for: the /proc/<pid> directory's inode, taken before
+   resolving, must be the same (one stat; procfs gives every process a fresh inode). A pid
+   can be handed to a new process within milliseconds (ns_last_pid, as CRIU and the
+   reliability tests set it), so a pid alone was not enough: that served a new container
+   the answer of the dead one it replaced. What may be up to 100 ms late is an init moving
+   to another cgroup (rule 3; runtimes place an init once, before it runs) or exiting
+   (rule 2; its cgroups are then being removed, and a read of a removed cgroup falls back
+   to the host's file).
    It was 10 ms, the I/O layer's window, until profiles under eight concurrent readers
    showed revalidations taking a sixth of the daemon's time (docs/performance.md, third
    round). Bounded: expired answers leave at every insert, never more than ``capacity``.
@@ -55,6 +58,7 @@ class ProcessReader(Protocol):
     def resolve_pid(self, pid: int) -> Container: ...
     def pid_namespace_inode(self, pid: int | str) -> int: ...
     def process_start_ticks(self, pid: int) -> int: ...
+    def process_identity(self, pid: int) -> int: ...
     def cgroup_paths(self, pid: int) -> dict[str, str]: ...
 
 
@@ -100,8 +104,8 @@ class CallerResolver:
         self._cache: OrderedDict[int, tuple[_Init, float]] = OrderedDict()
         self._last_prune = monotonic()
         self._recent_seconds = recent_seconds
-        # caller pid -> (when resolved, answer), oldest first (rule 5).
-        self._recent: OrderedDict[int, tuple[float, Container]] = OrderedDict()
+        # caller pid -> (when resolved, /proc/<pid> inode, answer), oldest first (rule 5).
+        self._recent: OrderedDict[int, tuple[float, int, Container]] = OrderedDict()
         self.misses = 0  # namespaces resolved the slow way (read by tests and --debug logs)
 
     def __len__(self) -> int:
@@ -109,8 +113,9 @@ class CallerResolver:
             return len(self._cache)
 
     def recent(self, pid: int) -> Container | None:
-        """The answer for ``pid`` if one is still within ``recent_seconds`` (rule 5), else
-        None; never reads anything, so it cannot stall."""
+        """The answer for ``pid`` if one is still within ``recent_seconds`` and ``pid`` is
+        still that process (rule 5), else None; reads nothing (one stat of /proc/<pid>), so
+        it cannot stall."""
         if self._recent_seconds <= 0:
             return None
         return self._recent_answer(pid, self._monotonic())
@@ -118,9 +123,13 @@ class CallerResolver:
     def _recent_answer(self, pid: int, now: float) -> Container | None:
         with self._lock:
             recent = self._recent.get(pid)
-        if recent is not None and 0.0 <= now - recent[0] < self._recent_seconds:
-            return recent[1]
-        return None
+        if recent is None or not 0.0 <= now - recent[0] < self._recent_seconds:
+            return None
+        try:
+            same = self._reader.process_identity(pid) == recent[1]
+        except self._errors:
+            same = False
+        return recent[2] if same else None
 
     def resolve(self, pid: int) -> Container:
         """The container of ``pid``. Raises ``NoSuchProcess`` if the caller is gone."""
@@ -130,9 +139,11 @@ class CallerResolver:
         recent = self._recent_answer(pid, now)
         if recent is not None:
             return recent
+        # Taken before resolving: a process that replaces this one meanwhile has another.
+        identity = self._reader.process_identity(pid)
         container = self._resolve(pid)
         with self._lock:
-            self._recent[pid] = (now, container)
+            self._recent[pid] = (now, identity, container)
             self._recent.move_to_end(pid)
             while self._recent:
                 made = next(iter(self._recent.values()))[0]
@@ -230,6 +241,6 @@ class CallerResolver:
             del self._cache[key]
         # Recent answers leave at inserts (rule 5); with no more callers there are none.
         window = self._recent_seconds
-        expired = [pid for pid, (made, _) in self._recent.items() if now - made >= window]
+        expired = [pid for pid, (made, _, _) in self._recent.items() if now - made >= window]
         for pid in expired:
             del self._recent[pid]

@@ -847,6 +847,18 @@ class SystemReader:
             raise LxcfsModelError(f"cannot read {link}: {error.strerror}") from None
         return parsers.parse_pid_namespace_link(target, link)
 
+    def process_identity(self, pid: int) -> int:
+        """The inode of the /proc/<pid> directory: a new process on a recycled pid gets a
+        new one (procfs makes a fresh inode for every process it shows), and it costs one
+        stat, no read. NoSuchProcess if there is no such process now."""
+        pid = self._checked_pid(pid)
+        try:
+            return os.stat(self.path("proc", str(pid))).st_ino
+        except FileNotFoundError:
+            raise NoSuchProcess(f"process {pid} does not exist") from None
+        except OSError as error:
+            raise LxcfsModelError(f"cannot stat process {pid}: {error.strerror}") from None
+
     def process_start_ticks(self, pid: int) -> int:
         """Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. With the pid
         it names one process for the life of the boot (pids are reused, start times not)."""

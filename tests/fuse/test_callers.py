@@ -27,6 +27,9 @@ class FakeProcesses:
     def process_start_ticks(self, pid: int) -> int:
         return self._row(pid)[1]
 
+    def process_identity(self, pid: int) -> int:
+        return self._row(pid)[1] * 7  # one per process, as /proc/<pid>'s inode is
+
     def cgroup_paths(self, pid: int) -> dict[str, str]:
         return {"memory": self._row(pid)[3]}
 
@@ -177,3 +180,20 @@ def test_prune_drops_expired_recent_answers() -> None:
     now[0] = 0.02
     resolver.prune()
     assert len(resolver._recent) == 0
+
+
+def test_a_recent_answer_is_never_served_to_a_new_process_on_the_same_pid() -> None:
+    """Within the recent window, a pid handed to a new process in another container is
+    resolved afresh (its /proc/<pid> is another directory), the old answer is not served."""
+    processes = _containers()
+    clock = [100.0]
+    resolver = CallerResolver(processes, recent_seconds=0.1, monotonic=lambda: clock[0])
+    assert resolver.resolve(600).cgroup_paths == {"memory": "/lxc/b"}
+    assert resolver.recent(600) is not None
+    processes.table[600] = (333, 900, 600, "/lxc/c")  # b's init died; c's init got pid 600
+    clock[0] += 0.001
+    assert resolver.recent(600) is None
+    assert resolver.resolve(600).cgroup_paths == {"memory": "/lxc/c"}
+    assert resolver.recent(600) is not None
+    del processes.table[600]
+    assert resolver.recent(600) is None
