@@ -34,26 +34,39 @@ Rules:
    microseconds, and on a virtual machine a sleeping CPU halts, so waking it costs a VM
    exit and a cold cache (measured: 1,569-1,641 against 2,325-2,663 ops/s for one reader,
    the same CPU per read; docs/performance.md). After any other answer (a RELEASE ends a
-   file; the next open may be seconds away) it sleeps at once.
+   file; the next open may be seconds away) it sleeps at once. Not while a helper process
+   is engaged: the CPUs are busy then, and the helper may take the follow-up.
+7. With helper processes (``peers``, a ``Peers`` given to ``Session``; the main process
+   forks them before mounting): each process runs one such session. The main process reads
+   the mounted device without blocking and sleeps in poll on it and its mailbox
+   (``_serve_main``); a helper reads a clone of its own while engaged (``serve_helper``).
+   ``_dispatch`` serves a request where it was read or forwards it to the process that
+   must serve it (``_route``), and an answer goes back on the device its request came from.
+   Open rendered files are shared records there (``_read_record``); operations handles
+   stay the main process's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import logging
 import os
 import queue
 import select
 import signal
+import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lxcfs_fuse import fuse_protocol as wire
+from lxcfs_fuse import peers as serving
 from lxcfs_fuse.deadline import MustDefer, inline_only
 from lxcfs_fuse.fuse_protocol import Opcode
+from lxcfs_fuse.peers import Peers
 
 __all__ = ["MountOptionError", "Session", "caller", "mount"]
 
@@ -70,6 +83,16 @@ _FOLLOWED_UP = frozenset({Opcode.OPEN, Opcode.READ})
 #: Worker threads for requests that may stall (rule 2); each waits at most the deadline.
 DEFERRED_WORKERS = 8
 _LEAVING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: Requests on an open file (peers rule 2: records, or the main process's handles); each
+#: body starts with the handle.
+_ON_HANDLES = frozenset({Opcode.READ, Opcode.WRITE, Opcode.RELEASE, Opcode.FSYNC, Opcode.FLUSH})
+_HANDLE = struct.Struct("<Q")
+_REQUEST_LENGTH = struct.Struct("<I")
+_REQUEST_PID = struct.Struct("<32xI")  # fuse_in_header.pid
+_FUSE_DEV_IOC_CLONE = 0x8004E500  # _IOR(229, 0, uint32_t)
+
+#: Requests between checks for dead helpers while the main process never sleeps.
+_DEATH_CHECK_EVERY = 1024
 
 _MS_RDONLY = 1
 _MS_NOSUID = 2
@@ -113,6 +136,10 @@ _LIBRARY_OPTIONS = ("fsname", "subtype", "entry_timeout", "attr_timeout", "allow
 _current = threading.local()
 
 
+class _Woken(Exception):
+    """Raised by a helper's idle tick to end its blocked read (peers rule 4)."""
+
+
 class MountOptionError(ValueError):
     """A ``-o`` option this session cannot honour."""
 
@@ -141,12 +168,16 @@ class _Nodes:
     """Node ids and their paths, as libfuse's high-level API keeps them: one id per path
     while the kernel remembers it (lookup counts), the root is 1."""
 
-    def __init__(self) -> None:
+    def __init__(self, fixed: Sequence[str] = ()) -> None:
         self.paths: dict[int, str] = {1: "/"}
         self._ids: dict[str, int] = {"/": 1}
         self._lookups: dict[int, int] = {1: 1}
         self._next = 2
         self._lock = threading.Lock()
+        # Paths whose ids every serving process knows (peers rule 2): never forgotten.
+        self._pinned = frozenset(self.remember(path) for path in fixed)
+        for nodeid in self._pinned:
+            self._lookups[nodeid] = 0
 
     def child(self, parent: int, name: str) -> str:
         base = self.paths.get(parent)
@@ -174,7 +205,7 @@ class _Nodes:
     def forget(self, nodeid: int, count: int) -> None:
         with self._lock:
             left = self._lookups.get(nodeid, 0) - count
-            if nodeid == 1 or left > 0:
+            if nodeid == 1 or left > 0 or nodeid in self._pinned:
                 if nodeid in self._lookups:
                     self._lookups[nodeid] = max(left, 1 if nodeid == 1 else 0)
                 return
@@ -187,7 +218,8 @@ class _Nodes:
         """``path`` was removed: a later lookup of the same name is a new node (its old id
         lives on for the kernel until forgotten)."""
         with self._lock:
-            self._ids.pop(path, None)
+            if self._ids.get(path) not in self._pinned:
+                self._ids.pop(path, None)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -196,16 +228,34 @@ class _Nodes:
 class Session:
     """Serves ``operations`` on an open /dev/fuse descriptor (rules 1-2, 5)."""
 
-    def __init__(self, operations: Any, fd: int, *, workers: int = DEFERRED_WORKERS) -> None:
+    def __init__(
+        self,
+        operations: Any,
+        fd: int,
+        *,
+        workers: int = DEFERRED_WORKERS,
+        peers: Peers | None = None,
+    ) -> None:
         self._operations = operations
         self._fd = fd
-        self.nodes = _Nodes()
+        # Serving processes (rule 7, ``peers``): alone, this process is 0 of 1.
+        self._peers = peers
+        self._count = peers.count if peers is not None else 1
+        self._index = peers.index if peers is not None else 0
+        fixed = serving.shared_files() if peers is not None else ()
+        self.nodes = _Nodes(fixed)
+        # Rendered files whose open files are shared records (peers rule 2), and those of
+        # them only the main process renders.
+        self._record_nodes = frozenset(self.nodes.remember(path) for path in fixed)
+        main_only = serving.main_only_files() if peers is not None else frozenset()
+        self._main_only = frozenset(self.nodes.remember(path) for path in main_only)
+        self._files = peers.files if peers is not None else None
         self._directories: dict[int, tuple[str, list[str] | None]] = {}
         self._next_directory = 1
         self._directory_lock = threading.Lock()
-        self._deferred: queue.SimpleQueue[tuple[int, int, int, tuple[int, int, int], bytes]] = (
-            queue.SimpleQueue()
-        )
+        self._deferred: queue.SimpleQueue[
+            tuple[int, int, int, tuple[int, int, int], bytes, int | None, bytes]
+        ] = queue.SimpleQueue()
         self._max_workers = workers
         self._workers = 0
         self._idle_workers = 0
@@ -214,6 +264,10 @@ class Session:
         self._poller = select.poll()
         self._poller.register(fd, select.POLLIN)
         self._follow_up_due = False
+        self._engaged = False
+        self._idle_due = False
+        self._served = self._served_at_tick = 0
+        self._backlog_seen = 0.0
         self._handlers: dict[int, Callable[[int, bytes], bytes | None]] = {
             Opcode.LOOKUP: self._lookup,
             Opcode.GETATTR: self._getattr,
@@ -245,6 +299,9 @@ class Session:
 
     def serve(self) -> None:
         """Answer requests until the connection ends or ``stop`` (rule 4)."""
+        if self._peers is not None:
+            self._serve_main()
+            return
         buffer = bytearray(wire.REQUEST_BUFFER)
         view = memoryview(buffer)
         header = wire.IN_HEADER
@@ -293,6 +350,262 @@ class Session:
         blocked: bool = getattr(_current, "blocked_in_read", False)
         return blocked
 
+    # ------------------------------------------------------- serving processes (rule 7)
+
+    def _serve_main(self) -> None:
+        """The main process's loop with helpers (``peers``). It reads its own clone of the
+        device without blocking (``attach``) and sleeps in poll on it, its mailbox and the
+        helpers' pidfds, so mail is never missed; it engages a helper when it finds a
+        requests of more than ``ENGAGE_AFTER`` callers waiting back to back (peers rule
+        4)."""
+        peers = self._peers
+        assert peers is not None
+        buffer = bytearray(wire.REQUEST_BUFFER)
+        view = memoryview(buffer)
+        deaths = peers.death_descriptors()
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(peers.mailbox, select.POLLIN)
+        for pidfd in deaths:
+            poller.register(pidfd, select.POLLIN)
+        # Callers whose requests were read back to back, without the device running dry.
+        waiting: set[int] = set()
+        _current.serving = True
+        with inline_only():  # this thread never waits (rule 2)
+            while not self.stopping:
+                if peers.mail_waiting():
+                    self._take_mail()
+                try:
+                    length = os.readv(self._fd, [buffer])
+                except BlockingIOError:
+                    waiting.clear()
+                    self._wait(poller, deaths)
+                    continue
+                except InterruptedError:
+                    continue
+                except OSError as error:
+                    if error.errno == errno.ENOENT:
+                        continue
+                    if error.errno == errno.ENODEV:
+                        return
+                    raise
+                if not length:
+                    return
+                waiting.add(_REQUEST_PID.unpack_from(buffer)[0])
+                waiting.discard(0)  # a release: sent for the kernel, not for a caller
+                if len(waiting) > serving.ENGAGE_AFTER:
+                    self._backlog_seen = time.monotonic()
+                    if peers.engage_idle_helper():
+                        waiting.clear()
+                self._dispatch(bytes(view[:length]), forwarded=False)
+
+    def _wait(self, poller: select.poll, deaths: dict[int, int]) -> None:
+        """Until a request, mail or a helper's death; first the follow-up wait (rule 6),
+        but not while a helper is engaged: it may take the follow-up, and the CPU this
+        would spin on is the helper's and the readers'."""
+        peers = self._peers
+        assert peers is not None
+        engaged = peers.any_engaged()
+        if engaged and time.monotonic() - self._backlog_seen > serving.DISENGAGE_SECONDS:
+            peers.request_idle()
+        if self._follow_up_due:
+            self._follow_up_due = False
+            if not engaged:
+                ready = self._poller.poll
+                deadline = time.monotonic() + FOLLOW_UP_SECONDS
+                while time.monotonic() < deadline:
+                    if ready(0):
+                        return
+        try:
+            _current.blocked_in_read = True
+            events = poller.poll()
+        except InterruptedError:
+            return
+        finally:
+            _current.blocked_in_read = False
+        mailbox = peers.mailbox.fileno()
+        for fd, _ in events:
+            if fd == mailbox:
+                self._take_mail()
+            elif fd in deaths:
+                poller.unregister(fd)
+                peers.buried(deaths.pop(fd))
+
+    def _take_mail(self) -> bool:
+        """Serve what waits in this process's mailbox; False once asked to leave."""
+        peers = self._peers
+        assert peers is not None
+        for message in peers.receive():
+            kind = message[:1]
+            if kind == serving.KIND_REQUEST:
+                # Read by a helper from its own device: answered there.
+                device = peers.devices.get(message[1])
+                if device is not None:
+                    self._dispatch(message[2:], forwarded=True, reply_to=device)
+            elif kind == serving.KIND_ENGAGE:
+                self._engage()
+            elif kind == serving.KIND_QUIT:
+                self.stopping = True
+                return False
+        return True
+
+    def _engage(self) -> None:
+        """A helper starts reading /dev/fuse, with an alarm every ``IDLE_SECONDS`` that
+        ends it after a tick without a request (peers rule 4)."""
+        if self._engaged or self._peers is None or self._peers.index == 0:
+            return
+        self._engaged = True
+        self._idle_due = False
+        self._served_at_tick = self._served
+        signal.setitimer(signal.ITIMER_REAL, serving.IDLE_SECONDS, serving.IDLE_SECONDS)
+
+    def _go_idle(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._engaged = False
+        self._idle_due = False
+        assert self._peers is not None
+        self._peers.go_idle()
+
+    def _on_alarm(self, number: int, frame: object) -> None:
+        """A helper's idle tick: no request served since the last one, or the main
+        process's request, ends a blocked read (``_blocking_read``) and the engagement."""
+        assert self._peers is not None
+        if self._served == self._served_at_tick or self._peers.idle_requested():
+            self._idle_due = True
+        self._served_at_tick = self._served
+        if self._idle_due and getattr(_current, "blocked_in_read", False):
+            raise _Woken
+
+    def _blocking_read(self, buffer: bytearray) -> int | None:
+        """A helper's read of the shared device: the next request's length; 0 when the idle
+        tick ended the wait; None once unmounted. The tick's handler raises only while the
+        read is blocked, but may run just after it returned: the request is then in
+        ``buffer`` all the same (its header's length, zeroed before the read)."""
+        _REQUEST_LENGTH.pack_into(buffer, 0, 0)
+        _current.blocked_in_read = True
+        try:
+            return os.readv(self._fd, [buffer])
+        except _Woken:
+            length: int = _REQUEST_LENGTH.unpack_from(buffer)[0]
+            return length
+        except InterruptedError:
+            return 0
+        except OSError as error:
+            if error.errno == errno.ENOENT:
+                return 0  # the request was interrupted before we read it
+            if error.errno == errno.ENODEV:
+                return None
+            raise
+        finally:
+            _current.blocked_in_read = False
+
+    def serve_helper(self, before_request: Callable[[], None]) -> None:
+        """A helper's loop (peers rules 1, 4): asleep on its mailbox while idle; engaged, a
+        blocking read of the shared device until an idle tick. ``before_request`` applies
+        what the main process published (peers rule 7)."""
+        peers = self._peers
+        assert peers is not None and peers.index > 0
+        buffer = bytearray(wire.REQUEST_BUFFER)
+        view = memoryview(buffer)
+        poller = select.poll()
+        poller.register(peers.mailbox, select.POLLIN)
+        previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        try:
+            with inline_only():
+                while not self.stopping:
+                    before_request()
+                    if not self._engaged:
+                        poller.poll()
+                        if not self._take_mail():
+                            return
+                        continue
+                    length = self._blocking_read(buffer)
+                    if length is None:
+                        return
+                    if length:
+                        self._dispatch(bytes(view[:length]), forwarded=False)
+                    if self._idle_due or peers.idle_requested():
+                        self._go_idle()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _dispatch(self, request: bytes, *, forwarded: bool, reply_to: int | None = None) -> None:
+        """Serve one raw request here, or forward it to the process that must (peers rule
+        1); a forwarded request is served where it arrives, and answered on the device it
+        was read from (``reply_to``)."""
+        self._served += 1
+        _current.request = request
+        if len(request) < wire.IN_HEADER.size:
+            log.error("short FUSE request (%d bytes) ignored", len(request))
+            return
+        _, opcode, unique, nodeid, uid, gid, pid, _, _ = wire.IN_HEADER.unpack_from(request)
+        body = request[wire.IN_HEADER.size :]
+        if not forwarded:
+            target = self._route(opcode, nodeid, body, pid)
+            if target != self._index:
+                peers = self._peers
+                assert peers is not None
+                if peers.alive(target):
+                    peers.forward(target, request)
+                elif opcode not in wire.NO_REPLY:
+                    self._send(wire.reply(unique, errno.EIO))
+                return
+        self._serve_one(opcode, unique, nodeid, (uid, gid, pid), body, reply_to)
+
+    def _route(self, opcode: int, nodeid: int, body: bytes, pid: int) -> int:
+        """Which process serves this request (peers rules 1-2)."""
+        if opcode in _ON_HANDLES:
+            if len(body) < _HANDLE.size:
+                return self._index
+            handle: int = _HANDLE.unpack_from(body)[0]
+            if not handle & serving.SharedFiles.BIT:
+                return 0  # an operations handle: only the main process opens those
+            if opcode == Opcode.READ:
+                offset = wire.READ_IN.unpack_from(body)[1]
+                return self._record_reader(handle ^ serving.SharedFiles.BIT, offset, nodeid, pid)
+            if opcode == Opcode.RELEASE:
+                return self._record_holder(handle ^ serving.SharedFiles.BIT)
+            return self._index
+        if self._index == 0 or opcode == Opcode.INTERRUPT:
+            return self._index
+        if opcode == Opcode.OPEN and nodeid in self._record_nodes:
+            return self._index
+        return 0
+
+    def _record_reader(self, slot: int, offset: int, nodeid: int, pid: int) -> int:
+        """Who serves a read of a shared record: the holder of its text for a read inside
+        it; the main process for a fresh text of a main-only file, or of one whose st_size
+        text the main process keeps for this task (peers rule 6); else this process."""
+        assert self._files is not None and self._peers is not None
+        try:
+            holder, length = self._files.record(slot)
+        except OSError:
+            return self._index  # answered EBADF here
+        if offset > 0 and length is not None and offset >= length:
+            return self._index  # EOF, wherever it lands
+        if holder >= 0 and holder != self._index:
+            return holder if self._peers.alive(holder) else self._index
+        if offset > 0 and length is not None:
+            return self._index
+        if self._index != 0 and (
+            nodeid in self._main_only or self._peers.sized_pending(pid, nodeid)
+        ):
+            return 0
+        return self._index
+
+    def _record_holder(self, slot: int) -> int:
+        """A RELEASE goes to the process keeping the record's text, so it drops it."""
+        assert self._files is not None and self._peers is not None
+        try:
+            holder, _ = self._files.record(slot)
+        except OSError:
+            return self._index
+        if holder >= 0 and holder != self._index and self._peers.alive(holder):
+            return holder
+        return self._index
+
     def _serve_one(
         self,
         opcode: int,
@@ -300,9 +613,12 @@ class Session:
         nodeid: int,
         who: tuple[int, int, int],
         body: bytes,
+        reply_to: int | None = None,
     ) -> None:
+        """Serve one request and answer it on ``reply_to`` (the device it was read from;
+        None: this session's own)."""
         if opcode == Opcode.INIT:
-            self._send(self._init(unique, body))
+            self._send(self._init(unique, body), reply_to)
             return
         if opcode in wire.NO_REPLY:
             if opcode == Opcode.FORGET:
@@ -315,32 +631,32 @@ class Session:
             return  # INTERRUPT: requests here are short or bounded by the deadline
         handler = self._handlers.get(opcode)
         if handler is None:
-            self._send(wire.reply(unique, errno.ENOSYS))
+            self._send(wire.reply(unique, errno.ENOSYS), reply_to)
             return
         _current.caller = who
         try:
             payload = handler(nodeid, body)
         except MustDefer:
-            self._defer(opcode, unique, nodeid, who, body)
+            self._defer(opcode, unique, nodeid, who, body, reply_to)
             return
         except OSError as error:
             code = error.errno if isinstance(error.errno, int) and error.errno > 0 else errno.EIO
-            self._send(wire.reply(unique, code))
+            self._send(wire.reply(unique, code), reply_to)
             return
         except Exception as error:  # rule 5
             log.error("FUSE request %d failed: %s: %s", opcode, type(error).__name__, error)
-            self._send(wire.reply(unique, errno.EIO))
+            self._send(wire.reply(unique, errno.EIO), reply_to)
             return
         finally:
             _current.caller = (0, 0, 0)
         if payload is not None:
-            self._send(wire.reply(unique, 0, payload))
+            self._send(wire.reply(unique, 0, payload), reply_to)
             if opcode in _FOLLOWED_UP and getattr(_current, "serving", False):
                 self._follow_up_due = True
 
-    def _send(self, answer: bytes) -> None:
+    def _send(self, answer: bytes, reply_to: int | None = None) -> None:
         try:
-            os.write(self._fd, answer)
+            os.write(self._fd if reply_to is None else reply_to, answer)
         except OSError as error:
             # ENOENT: the request was interrupted and is gone; ENODEV: unmounted meanwhile.
             if error.errno not in (errno.ENOENT, errno.ENODEV):
@@ -349,9 +665,17 @@ class Session:
     # ----------------------------------------------------------- deferred requests (rule 2)
 
     def _defer(
-        self, opcode: int, unique: int, nodeid: int, who: tuple[int, int, int], body: bytes
+        self,
+        opcode: int,
+        unique: int,
+        nodeid: int,
+        who: tuple[int, int, int],
+        body: bytes,
+        reply_to: int | None,
     ) -> None:
-        self._deferred.put((opcode, unique, nodeid, who, body))
+        self._deferred.put(
+            (opcode, unique, nodeid, who, body, reply_to, getattr(_current, "request", b""))
+        )
         with self._workers_lock:
             if self._idle_workers > 0 or self._workers >= self._max_workers:
                 return
@@ -360,14 +684,14 @@ class Session:
 
     def _work(self) -> None:
         # The main serving thread alone takes the leaving signals (rule 4).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS | {signal.SIGALRM})
         while True:
             with self._workers_lock:
                 self._idle_workers += 1
-            opcode, unique, nodeid, who, body = self._deferred.get()
+            opcode, unique, nodeid, who, body, reply_to, _current.request = self._deferred.get()
             with self._workers_lock:
                 self._idle_workers -= 1
-            self._serve_one(opcode, unique, nodeid, who, body)
+            self._serve_one(opcode, unique, nodeid, who, body, reply_to)
 
     # --------------------------------------------------------------- requests (rule 1)
 
@@ -388,13 +712,21 @@ class Session:
     def _entry(self, path: str) -> bytes:
         attributes = self._operations.getattr(path, None)
         nodeid = self.nodes.remember(path)
+        self._mark_sized(nodeid)
         return wire.entry_out(nodeid, attributes, ENTRY_SECONDS, ATTR_SECONDS)
+
+    def _mark_sized(self, nodeid: int) -> None:
+        """Before answering with a helper file's st_size: its next open is the main
+        process's (peers rule 6), which holds the text rendered for that size."""
+        if self._peers is not None and nodeid in self._record_nodes:
+            self._peers.mark_sized(caller()[2], nodeid)
 
     def _lookup(self, nodeid: int, body: bytes) -> bytes:
         return self._entry(self.nodes.child(nodeid, wire.name_at(body)))
 
     def _getattr(self, nodeid: int, body: bytes) -> bytes:
         attributes = self._operations.getattr(self._path(nodeid), None)
+        self._mark_sized(nodeid)
         return wire.attr_out(nodeid, attributes, ATTR_SECONDS)
 
     def _setattr(self, nodeid: int, body: bytes) -> bytes:
@@ -471,12 +803,17 @@ class Session:
 
     def _open(self, nodeid: int, body: bytes) -> bytes:
         flags, _ = wire.OPEN_IN.unpack_from(body)
+        if self._files is not None and nodeid in self._record_nodes:
+            slot = self._files.take(self._index)
+            return wire.open_out(serving.SharedFiles.BIT | slot, direct_io=True)
         info = FileInfo(flags)
         self._operations.open(self._path(nodeid), info)
         return wire.open_out(info.fh, direct_io=bool(info.direct_io))
 
     def _read(self, nodeid: int, body: bytes) -> bytes:
         fh, offset, size = wire.READ_IN.unpack_from(body)[:3]
+        if fh & serving.SharedFiles.BIT and self._files is not None:
+            return self._read_record(fh ^ serving.SharedFiles.BIT, nodeid, offset, size)  # type: ignore[return-value]
         data: bytes = self._operations.read(
             self.nodes.paths.get(nodeid), size, offset, FileInfo(0, fh)
         )
@@ -484,14 +821,47 @@ class Session:
 
     def _write(self, nodeid: int, body: bytes) -> bytes:
         fh, offset, size = wire.WRITE_IN.unpack_from(body)[:3]
+        if fh & serving.SharedFiles.BIT and self._files is not None:
+            # A shared record is a rendered file: read-only, EINVAL (operations rule 6).
+            raise OSError(errno.EINVAL, "read-only")
         data = body[wire.WRITE_IN.size : wire.WRITE_IN.size + size]
         written: int = self._operations.write(
             self.nodes.paths.get(nodeid), data, offset, FileInfo(0, fh)
         )
         return wire.write_out(written)
 
+    def _read_record(self, slot: int, nodeid: int, offset: int, size: int) -> bytes | None:
+        """Operations rule 3 on a shared record: the text is rendered at a read at offset 0
+        (or the first read), and kept by this process only if the read did not take all of
+        it; a read at or past its end is EOF wherever it lands (peers rule 2)."""
+        files = self._files
+        assert files is not None and self._peers is not None
+        holder, length = files.record(slot)
+        if offset > 0 and length is not None:
+            if offset >= length:
+                return b""
+            kept = files.held.get(slot) if holder == self._index else None
+            if kept is not None:
+                return kept[offset : offset + size]
+        text: bytes = self._operations.content_of(self._path(nodeid))
+        if offset + size < len(text):
+            if self._index != 0:
+                # Only the main process keeps texts (peers rule 2): it renders this read
+                # anew and keeps that text (nobody has seen this one).
+                self._peers.forward(0, _current.request)
+                return None
+            files.held[slot] = text
+            files.rendered(slot, self._index, len(text))
+        else:
+            files.held.pop(slot, None)
+            files.rendered(slot, -1, len(text))
+        return text[offset : offset + size]
+
     def _release(self, nodeid: int, body: bytes) -> bytes:
         fh, flags = wire.RELEASE_IN.unpack_from(body)[:2]
+        if fh & serving.SharedFiles.BIT and self._files is not None:
+            self._files.free(fh ^ serving.SharedFiles.BIT)
+            return b""
         self._operations.release(self.nodes.paths.get(nodeid), FileInfo(flags, fh))
         return b""
 
@@ -543,6 +913,11 @@ class Session:
         return b""
 
     @property
+    def requests_served(self) -> int:
+        """Requests read (or received as mail) and served or passed on by this process."""
+        return self._served
+
+    @property
     def open_directories(self) -> int:
         with self._directory_lock:
             return len(self._directories)
@@ -582,10 +957,25 @@ def mount_arguments(
     return source, f"fuse.{type_name}", flags, ",".join(data)
 
 
-def mount(operations: Any, mountpoint: str, options: Mapping[str, str | bool]) -> Session:
-    """Open /dev/fuse and mount it on ``mountpoint`` (rule 4); the session is ready to serve.
-    Raises OSError when the kernel refuses, MountOptionError for a bad ``-o``."""
-    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+def open_device() -> int:
+    """A fresh /dev/fuse descriptor, not yet mounted (the main process forks its helpers
+    between this and ``mount``, peers rule 8)."""
+    return os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+
+
+def mount(
+    operations: Any,
+    mountpoint: str,
+    options: Mapping[str, str | bool],
+    *,
+    fd: int | None = None,
+    peers: Peers | None = None,
+) -> Session:
+    """Mount /dev/fuse (``fd``, else a fresh one) on ``mountpoint`` (rule 4); the session is
+    ready to serve, with ``peers`` if helpers share the descriptor. Raises OSError when the
+    kernel refuses, MountOptionError for a bad ``-o``."""
+    if fd is None:
+        fd = open_device()
     try:
         source, kind, flags, data = mount_arguments(options, fd, os.geteuid(), os.getegid())
         if (
@@ -597,7 +987,35 @@ def mount(operations: Any, mountpoint: str, options: Mapping[str, str | bool]) -
     except BaseException:
         os.close(fd)
         raise
-    return Session(operations, fd)
+    if peers is None:
+        return Session(operations, fd)
+    # With helpers (peers rule 3): the main process reads the device as mounted, without
+    # blocking, so it sleeps in poll on it and its mailbox together; each helper gets a
+    # clone of its own, read blocking (one request wakes one reader), so that when a helper
+    # dies the kernel ends what it had read.
+    try:
+        os.set_blocking(fd, False)
+        for index in range(1, peers.count):
+            peers.hand_device(index, clone_device(fd))
+    except OSError:
+        _libc.umount2(mountpoint.encode(), _MNT_DETACH)
+        os.close(fd)
+        raise
+    return Session(operations, fd, peers=peers)
+
+
+def clone_device(fd: int) -> int:
+    """Another descriptor on the connection of the mounted ``fd`` (FUSE_DEV_IOC_CLONE): the
+    kernel hands each request to one reader of either; an answer goes back on the
+    descriptor its request was read from, and closing the last copy of a clone ends the
+    requests read from it."""
+    clone = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(clone, _FUSE_DEV_IOC_CLONE, struct.pack("I", fd))
+    except BaseException:
+        os.close(clone)
+        raise
+    return clone
 
 
 def unmount(session: Session, mountpoint: str) -> None:
@@ -608,6 +1026,10 @@ def unmount(session: Session, mountpoint: str) -> None:
         if code not in (errno.EINVAL, errno.ENOENT):
             log.warning("cannot unmount %s: %s", mountpoint, os.strerror(code))
     os.close(session._fd)
+    if session._peers is not None:
+        for device in session._peers.devices.values():
+            os.close(device)
+        session._peers.devices.clear()
 
 
 class _Leave(Exception):
@@ -635,3 +1057,5 @@ def serve_until_signalled(session: Session, mountpoint: str) -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
         unmount(session, mountpoint)
+        if session._peers is not None:
+            session._peers.stop()

@@ -242,6 +242,8 @@ def mount(
     debug: bool,
     single_threaded: bool,
     options: dict[str, str | bool],
+    device: int | None = None,
+    peers: Any = None,
 ) -> None:
     """Mount and serve in the foreground until unmounted or signalled (libfuse handles
     SIGINT/SIGTERM/SIGHUP by leaving its loop and unmounting). Raises RuntimeError when libfuse
@@ -251,11 +253,13 @@ def mount(
     which leaves the child without them; 7.0 never daemonizes either.
 
     devfuse serves in the calling (main) thread and takes SIGINT/SIGTERM/SIGHUP itself;
-    ``single_threaded`` changes nothing there (it always serves from one thread) and
-    ``debug`` is the operations' own request trace."""
+    ``single_threaded`` is the caller's to honour there (no helper processes: ``peers``),
+    ``debug`` is the operations' own request trace, and ``device`` and ``peers`` are the
+    /dev/fuse descriptor the helpers were forked with and their ``lxcfs_fuse.peers.Peers``
+    (both None: a fresh descriptor, this process alone)."""
     if BINDING == "devfuse":
         try:
-            session = _module.mount(operations, mountpoint, options)
+            session = _module.mount(operations, mountpoint, options, fd=device, peers=peers)
         except _module.MountOptionError as error:
             raise RuntimeError(str(error)) from None
         _module.serve_until_signalled(session, mountpoint)

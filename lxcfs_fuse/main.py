@@ -20,14 +20,16 @@ take a SIGUSR1/SIGUSR2, and libfuse never installs handlers for them.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
 
-from lxcfs_fuse import fuse_api, mountpoint, privileges
+from lxcfs_fuse import devfuse, fuse_api, mountpoint, privileges
 from lxcfs_fuse.cgroup_tree import CgroupTreeOperations
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler
@@ -40,6 +42,7 @@ from lxcfs_fuse.options import (
     parse_args,
     print_usage_error,
 )
+from lxcfs_fuse.peers import Peers, process_count
 from lxcfs_fuse.pidfile import PidFile, PidFileLocked
 from lxcfs_fuse.reload import ReloadFailed
 from lxcfs_model import __version__
@@ -54,6 +57,8 @@ SAMPLE_SECONDS = 5.0
 PRUNE_SECONDS = 30.0
 _LIBFUSE_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _OUR_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2}
+#: A helper's idle tick (lxcfs_fuse.peers rule 4): only its serving thread takes it.
+_PEER_SIGNALS = {signal.SIGALRM}
 _POLL_SECONDS = 0.5
 
 
@@ -77,20 +82,27 @@ class Housekeeping(threading.Thread):
     """Samples load averages every 5 s (``-l``) and prunes state of vanished containers.
     One pass never overlaps the next; a slow pass delays the next one, never doubles it."""
 
-    def __init__(self, content: ContainerContent) -> None:
+    def __init__(
+        self, content: ContainerContent, peers: Peers | None = None, *, signals: bool = True
+    ) -> None:
         super().__init__(name="lxcfs-housekeeping", daemon=True)
         self._content = content
+        self._peers = peers  # told of every switch and reload (peers rule 7)
+        self._signals = signals  # False in a helper: the main process takes the signals
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _LIBFUSE_SIGNALS | _OUR_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LIBFUSE_SIGNALS | _OUR_SIGNALS | _PEER_SIGNALS)
         next_sample = time.monotonic() + SAMPLE_SECONDS
         next_prune = time.monotonic() + PRUNE_SECONDS
         while not self._stopping.is_set():
             try:
-                received = signal.sigtimedwait(_OUR_SIGNALS, _POLL_SECONDS)
-                if received is not None:
-                    self._signalled(received.si_signo)
+                if self._signals:
+                    received = signal.sigtimedwait(_OUR_SIGNALS, _POLL_SECONDS)
+                    if received is not None:
+                        self._signalled(received.si_signo)
+                else:
+                    self._stopping.wait(_POLL_SECONDS)
                 now = time.monotonic()
                 if now >= next_sample:
                     next_sample = now + SAMPLE_SECONDS
@@ -106,6 +118,8 @@ class Housekeeping(threading.Thread):
     def _signalled(self, number: int) -> None:
         if number == signal.SIGUSR2:
             state = self._content.toggle_virtualization()
+            if self._peers is not None:
+                self._peers.publish(state)
             log.info("SIGUSR2: switched into %svirtualization mode", "" if state else "non-")
         elif number == signal.SIGUSR1:
             old = self._content.library
@@ -120,6 +134,8 @@ class Housekeeping(threading.Thread):
                     " ".join(reason.split()),
                 )
                 return
+            if self._peers is not None:
+                self._peers.publish(self._content.virtualize, reloaded=True)
             log.info(
                 "SIGUSR1: reloaded lxcfs_model %s from %s (generation %d); histories, load "
                 "averages, caller cache, options and %svirtualization mode carried over",
@@ -153,7 +169,7 @@ def serve(options: DaemonOptions) -> int:
     # Blocked before anything else (a reload signal must never kill the daemon) and before
     # any thread starts, so every thread inherits the mask and only the housekeeping
     # thread's sigtimedwait takes them.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _OUR_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _OUR_SIGNALS | _PEER_SIGNALS)
     # Also before any thread: every thread then has only the capabilities it needs.
     extra = privileges.CGROUP_TREE_CAPABILITIES if options.enable_cgroup else {}
     if privileges.drop_capabilities(extra):
@@ -167,21 +183,42 @@ def serve(options: DaemonOptions) -> int:
         log.error("cannot create pid file %s: %s", options.pidfile, error.strerror)
         return 1
     housekeeping: Housekeeping | None = None
+    peers: Peers | None = None
+    device: int | None = None
     try:
         mountpoint.prepare(options.mountpoint)
         content = build_content(options)
-        housekeeping = Housekeeping(content)
+        cgroups = CgroupTreeOperations(content) if options.enable_cgroup else None
+        operations = LxcfsOperations(content, cgroups=cgroups)
+        if fuse_api.BINDING == "devfuse":
+            count = process_count(options.single_threaded)
+            if count > 1 and threading.active_count() == 1:
+                # Before any thread starts: a fork copies only this one (peers rule 8).
+                device = devfuse.open_device()
+                peers = Peers(count)
+                peers.publish(content.virtualize)
+                peers.fork_helpers(
+                    functools.partial(
+                        _serve_as_helper,
+                        content=content,
+                        operations=operations,
+                        device=device,
+                        pidfile=pidfile,
+                    )
+                )
+        housekeeping = Housekeeping(content, peers)
         housekeeping.start()
         log.info(
             "serving %s (lxcfs-fuse %s, %s)", options.mountpoint, __version__, fuse_api.describe()
         )
-        cgroups = CgroupTreeOperations(content) if options.enable_cgroup else None
         fuse_api.mount(
-            LxcfsOperations(content, cgroups=cgroups),
+            operations,
             options.mountpoint,
             debug=options.debug,
             single_threaded=options.single_threaded,
             options=fuse_mount_options(options),
+            device=device,
+            peers=peers,
         )
         log.info("unmounted %s", options.mountpoint)
         return 0
@@ -191,7 +228,49 @@ def serve(options: DaemonOptions) -> int:
     finally:
         if housekeeping is not None:
             housekeeping.stop()
+        if peers is not None:
+            peers.stop()  # again after an unmount: a no-op; after a failed mount: needed
         pidfile.release()
+
+
+def _serve_as_helper(
+    peers: Peers,
+    content: ContainerContent,
+    operations: LxcfsOperations,
+    device: int,
+    pidfile: PidFile,
+) -> int:
+    """A helper process's life (``lxcfs_fuse.peers``): prune its own caches, apply what
+    the main process publishes, serve what it is given."""
+    pidfile.close_in_fork()
+    content.sampler = None  # load averages are the main process's (peers rule 1)
+    housekeeping = Housekeeping(content, signals=False)
+    housekeeping.start()
+    seen = {"reloads": peers.control()[1]}
+
+    def apply_control() -> None:
+        virtualize, reloads = peers.control()
+        if reloads != seen["reloads"]:
+            seen["reloads"] = reloads
+            try:
+                content.reload()
+            except Exception as error:  # the old generation serves on, as in the main
+                log.error("helper %d: reload failed: %s", peers.index, error)
+        if virtualize != content.virtualize:
+            content.toggle_virtualization()
+
+    os.close(device)  # the main process's; this helper reads a clone of its own
+    clone = peers.receive_device()
+    if clone is None:
+        housekeeping.stop()
+        return 0
+    session = devfuse.Session(operations, clone, peers=peers)
+    try:
+        session.serve_helper(apply_control)
+    finally:
+        housekeeping.stop()
+        log.info("helper %d: served %d requests", peers.index, session.requests_served)
+    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> None:

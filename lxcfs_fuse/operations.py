@@ -93,9 +93,11 @@ def _is_model_error(error: BaseException) -> bool:
     )
 
 
-def _guarded(handler: F) -> F:
-    """Rule 2: every exception becomes an errno; unexpected ones are logged once."""
-    name = handler.__name__
+def _guarded(handler: F, traced_as: str | None = None) -> F:
+    """Rule 2: every exception becomes an errno; unexpected ones are logged once, and with
+    -d every request is traced under the operation's name (``traced_as``, else the
+    handler's)."""
+    name = traced_as or handler.__name__
 
     @functools.wraps(handler)
     def guarded(self: LxcfsOperations, path: object, *args: Any) -> Any:
@@ -272,6 +274,18 @@ class LxcfsOperations:
             if offset == 0 or handle.content is None:
                 handle.content = self._generate(handle.node)
             return handle.content[offset : offset + size]
+
+    def _content_of(self, path: str) -> bytes:
+        """The text a read at offset 0 of the rendered file ``path`` gets now, for the
+        caller: what ``read`` keeps in a handle (rules 3, 5). devfuse with helper processes
+        keeps open files in shared memory instead of handles and reads through this; it is
+        a read, and traced as one."""
+        node = self._node(path)
+        if node.kind != "rendered":
+            raise ErrnoError(errno.EINVAL)
+        return self._generate(node)
+
+    content_of = _guarded(_content_of, traced_as="read")
 
     def _render_for_size(self, path: str) -> bytes:
         pid = self._pid()

@@ -49,6 +49,13 @@ class PidFile:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd: int | None = fd
 
+    def close_in_fork(self) -> None:
+        """In a forked helper: close the inherited descriptor, nothing else (a POSIX lock
+        belongs to the process that took it; the file stays the daemon's)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def release(self) -> None:
         """Remove the file and drop the lock (the removal first, so no one sees it unlocked)."""
         if self._fd is None:

@@ -1,0 +1,485 @@
+"""Helper processes (``lxcfs_fuse.peers``): the shared records, marks and mailboxes as units,
+the routing of every kind of request, and a real mount served by the main process and a
+helper under readers in several containers."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lxcfs_fuse import devfuse, peers
+from lxcfs_fuse import fuse_protocol as wire
+from lxcfs_fuse.fuse_protocol import Opcode
+from lxcfs_fuse.peers import IDLE, IDLE_REQUESTED, Peers, SharedFiles
+from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
+from tests.system.harness import CgroupSet, Probe, container_cgroups
+
+# ----------------------------------------------------------------------- shared records
+
+
+def test_each_process_takes_slots_from_its_own_share() -> None:
+    """Slots taken by process i are i modulo the count, so two processes never take the
+    same one without a lock."""
+    files = SharedFiles(3, per_process=8)
+    taken = {index: [files.take(index) for _ in range(8)] for index in range(3)}
+    for index, slots in taken.items():
+        assert all(slot % 3 == index for slot in slots)
+        assert len(set(slots)) == 8
+    with pytest.raises(OSError) as raised:
+        files.take(1)
+    assert raised.value.errno == errno.ENFILE
+
+
+def test_a_record_tells_holder_and_length_and_is_reused_once_free() -> None:
+    """An open record has no length until rendered; a freed one answers EBADF and is the
+    next one its owner takes."""
+    files = SharedFiles(2, per_process=2)
+    slot = files.take(0)
+    assert files.record(slot) == (-1, None)
+    files.held[slot] = b"text"
+    files.rendered(slot, 0, 4)
+    assert files.record(slot) == (0, 4)
+    files.rendered(slot, -1, 0)
+    assert files.record(slot) == (-1, 0)
+    files.free(slot)
+    assert slot not in files.held
+    with pytest.raises(OSError) as raised:
+        files.record(slot)
+    assert raised.value.errno == errno.EBADF
+    with pytest.raises(OSError):
+        files.record(10**9)
+    others = {files.take(0), files.take(0)}
+    assert slot in others
+
+
+# ------------------------------------------------------------------------------ marks
+
+
+def test_a_mark_lives_half_a_second_for_its_own_pid_and_node() -> None:
+    """mark_sized(pid, node) makes exactly that pair pending until SIZED_SECONDS pass."""
+    shared = Peers(2)
+    shared.mark_sized(100, 7, now=10.0)
+    assert shared.sized_pending(100, 7, now=10.0)
+    assert shared.sized_pending(100, 7, now=10.0 + peers.SIZED_SECONDS - 0.01)
+    assert not shared.sized_pending(100, 7, now=10.0 + peers.SIZED_SECONDS)
+    assert not shared.sized_pending(101, 7, now=10.0)
+    assert not shared.sized_pending(100, 8, now=10.0)
+
+
+def test_a_clash_with_a_live_mark_makes_every_open_pending() -> None:
+    """Two pairs on one slot: the live mark is kept and every pair counts as pending until
+    the clash has expired (a helper then forwards every open: never a lost st_size text)."""
+    shared = Peers(2)
+    first = (5, 3)
+    clash = next(
+        (pid, 3) for pid in range(6, 100_000) if peers._slot(pid, 3) == peers._slot(*first)
+    )
+    shared.mark_sized(*first, now=1.0)
+    shared.mark_sized(*clash, now=1.1)
+    assert shared.sized_pending(*first, now=1.2)
+    assert shared.sized_pending(*clash, now=1.2)
+    assert shared.sized_pending(999, 999, now=1.2)
+    assert not shared.sized_pending(999, 999, now=1.1 + peers.SIZED_SECONDS)
+
+
+# -------------------------------------------------------------------- mail and control
+
+
+def test_mail_is_counted_before_it_is_received() -> None:
+    """A message to a process shows in its counters without a system call, and is gone from
+    them once received."""
+    shared = Peers(2)
+    assert not shared.mail_waiting()
+    shared.index = 1
+    shared.send(0, peers.KIND_ENGAGE)
+    shared.forward(0, b"request")
+    shared.index = 0
+    assert shared.mail_waiting()
+    assert shared.receive() == [peers.KIND_ENGAGE, peers.KIND_REQUEST + b"\x01request"]
+    assert not shared.mail_waiting()
+
+
+def test_engaging_and_idling() -> None:
+    """An idle helper is engaged once (one message); asked to idle it stays engaged until
+    it goes idle itself; a helper asked to idle is engaged again without a message."""
+    shared = Peers(2)
+    assert shared.engage_idle_helper()
+    assert not shared.engage_idle_helper()
+    assert shared.any_engaged()
+    shared.request_idle()
+    assert shared.state(1) == IDLE_REQUESTED and shared.any_engaged()
+    assert shared.engage_idle_helper()  # still reading: no second message
+    shared.index = 1
+    assert shared.receive() == [peers.KIND_ENGAGE]
+    shared.go_idle()
+    assert shared.state(1) == IDLE
+    shared.index = 0
+    assert not shared.any_engaged()
+
+
+def test_control_carries_the_switch_and_counts_reloads() -> None:
+    """publish sets virtualization and counts reloads, as helpers read them."""
+    shared = Peers(2)
+    shared.publish(True)
+    assert shared.control() == (True, 0)
+    shared.publish(False, reloaded=True)
+    shared.publish(False, reloaded=True)
+    assert shared.control() == (False, 2)
+
+
+def test_a_helper_gets_its_device_and_burying_it_closes_ours() -> None:
+    """hand_device passes a descriptor the helper receives as its own; once the helper is
+    buried the main process's copy is closed (the kernel then ends what it had read)."""
+    shared = Peers(2)
+    read_end, write_end = os.pipe()
+    shared.hand_device(1, write_end)
+    shared.index = 1
+    received = shared.receive_device()
+    assert received is not None and received != write_end
+    os.write(received, b"x")
+    assert os.read(read_end, 1) == b"x"
+    os.close(received)
+    shared.index = 0
+    shared.pids[1] = os.getpid()  # waitpid on ourselves: ChildProcessError, ignored
+    shared.buried(1)
+    assert not shared.alive(1) and shared.devices == {}
+    with pytest.raises(OSError):
+        os.fstat(write_end)
+    os.close(read_end)
+
+
+# ------------------------------------------------------------------------ configuration
+
+
+def test_process_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LXCFS_FUSE_HELPERS wins; bad values serve alone; -s or one CPU serve alone; else two."""
+    monkeypatch.setenv(peers.HELPERS_VARIABLE, "0")
+    assert peers.process_count(False) == 1
+    monkeypatch.setenv(peers.HELPERS_VARIABLE, "3")
+    assert peers.process_count(True) == 4
+    for bad in ("x", "-1", "65"):
+        monkeypatch.setenv(peers.HELPERS_VARIABLE, bad)
+        assert peers.process_count(False) == 1
+    monkeypatch.delenv(peers.HELPERS_VARIABLE)
+    assert peers.process_count(True) == 1
+    expected = 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    assert peers.process_count(False) == expected
+
+
+def test_stat_and_loadavg_are_the_main_process_files() -> None:
+    """Of the rendered /proc files, only stat (histories) and loadavg (sampler) are kept to
+    the main process."""
+    shared = set(peers.shared_files())
+    assert {"/proc/meminfo", "/proc/cpuinfo", "/proc/uptime", "/proc/stat"} <= shared
+    assert all(path.startswith("/proc/") for path in shared)
+    assert peers.main_only_files() == {"/proc/stat", "/proc/loadavg"}
+
+
+# ----------------------------------------------------------------------------- routing
+
+
+def _session(index: int) -> tuple[devfuse.Session, Peers]:
+    shared = Peers(2)
+    shared.index = index
+    return devfuse.Session(object(), shared.mailbox.fileno(), peers=shared), shared
+
+
+def _read_body(handle: int, offset: int, size: int = 4096) -> bytes:
+    return wire.READ_IN.pack(handle, offset, size, 0, 0, 0, 0)
+
+
+def test_fixed_node_ids_are_the_same_in_every_process() -> None:
+    """Helper files have the same node ids in the main process and a helper, and lookups
+    and forgets never move them."""
+    main, _ = _session(0)
+    helper, _ = _session(1)
+    for path in peers.shared_files():
+        assert main.nodes._ids[path] == helper.nodes._ids[path]
+    nodeid = main.nodes.remember("/proc/meminfo")
+    main.nodes.forget(nodeid, 5)
+    assert main.nodes.paths[nodeid] == "/proc/meminfo"
+    assert main.nodes.remember("/proc/meminfo") == nodeid
+
+
+def test_a_helper_serves_opens_and_fresh_reads_of_helper_files_only() -> None:
+    """A helper opens any rendered /proc file and renders reads of the files without
+    history; stat's reads, lookups, attributes and other handles go to the main process."""
+    helper, shared = _session(1)
+    meminfo = helper.nodes._ids["/proc/meminfo"]
+    stat = helper.nodes._ids["/proc/stat"]
+    slot = shared.files.take(1)
+    record = SharedFiles.BIT | slot
+    assert helper._route(Opcode.OPEN, meminfo, b"", 50) == 1
+    assert helper._route(Opcode.OPEN, stat, b"", 50) == 1
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 0), 50) == 1
+    assert helper._route(Opcode.READ, stat, _read_body(record, 0), 50) == 0
+    assert helper._route(Opcode.LOOKUP, 1, b"proc\0", 50) == 0
+    assert helper._route(Opcode.GETATTR, meminfo, b"", 50) == 0
+    assert helper._route(Opcode.FORGET, meminfo, b"", 50) == 0
+    assert helper._route(Opcode.OPEN, 999, b"", 50) == 0
+    assert helper._route(Opcode.READ, meminfo, _read_body(7, 0), 50) == 0
+    assert helper._route(Opcode.RELEASE, meminfo, _read_body(7, 0), 50) == 0
+
+
+def test_reads_follow_the_record() -> None:
+    """At or past a record's end anyone answers EOF; inside a text the main process keeps,
+    the main process answers; a pair marked for st_size goes to the main process."""
+    helper, shared = _session(1)
+    meminfo = helper.nodes._ids["/proc/meminfo"]
+    slot = shared.files.take(1)
+    record = SharedFiles.BIT | slot
+    shared.files.rendered(slot, -1, 100)
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 100), 50) == 1
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 40), 50) == 1
+    shared.files.rendered(slot, 0, 100)
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 40), 50) == 0
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 0), 50) == 0
+    assert helper._route(Opcode.RELEASE, meminfo, _read_body(record, 0), 50) == 0
+    assert helper._route(Opcode.READ, meminfo, _read_body(record, 100), 50) == 1
+    fresh = shared.files.take(1)
+    shared.mark_sized(50, meminfo)
+    body = _read_body(SharedFiles.BIT | fresh, 0)
+    assert helper._route(Opcode.READ, meminfo, body, 50) == 0
+    assert helper._route(Opcode.READ, meminfo, body, 51) == 1
+
+
+def test_the_main_process_serves_everything_it_reads() -> None:
+    """The main process keeps every request but those on records whose text a helper
+    keeps (none does today: a helper hands partial reads over)."""
+    main, shared = _session(0)
+    meminfo = main.nodes._ids["/proc/meminfo"]
+    stat = main.nodes._ids["/proc/stat"]
+    slot = shared.files.take(1)
+    for opcode, nodeid, body in (
+        (Opcode.LOOKUP, 1, b"proc\0"),
+        (Opcode.OPEN, stat, b""),
+        (Opcode.READ, stat, _read_body(SharedFiles.BIT | slot, 0)),
+        (Opcode.READ, meminfo, _read_body(7, 0)),
+    ):
+        assert main._route(opcode, nodeid, body, 50) == 0
+
+
+# --------------------------------------------------------------- records over a socket
+
+
+class _Texts:
+    """Operations that render a fixed text per path (the record path reads through
+    ``content_of``)."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.renders = 0
+
+    def content_of(self, path: str) -> bytes:
+        self.renders += 1
+        return self.text
+
+
+@pytest.fixture
+def main_session() -> Iterator[tuple[socket.socket, devfuse.Session, _Texts, Peers]]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    shared = Peers(2)
+    operations = _Texts(b"0123456789" * 10)
+    session = devfuse.Session(operations, theirs.fileno(), peers=shared)
+    yield ours, session, operations, shared
+    ours.close()
+    theirs.close()
+
+
+def _request(opcode: int, nodeid: int, body: bytes, unique: int, pid: int = 77) -> bytes:
+    header = wire.IN_HEADER.pack(
+        wire.IN_HEADER.size + len(body), opcode, unique, nodeid, 0, 0, pid, 0, 0
+    )
+    return header + body
+
+
+def _answer(end: socket.socket) -> tuple[int, int, bytes]:
+    data = end.recv(1 << 20)
+    _, error, unique = wire.OUT_HEADER.unpack_from(data)
+    return unique, -error, data[wire.OUT_HEADER.size :]
+
+
+def test_a_record_reassembles_one_text_and_ends_at_eof(
+    main_session: tuple[socket.socket, devfuse.Session, _Texts, Peers],
+) -> None:
+    """Open, a read of part, the rest, EOF, release: one text rendered once, kept while a
+    read did not take it all, freed at release."""
+    kernel, session, operations, shared = main_session
+    meminfo = session.nodes._ids["/proc/meminfo"]
+    session._dispatch(_request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1), forwarded=False)
+    _, error, payload = _answer(kernel)
+    assert error == 0
+    handle = wire.OPEN_OUT.unpack_from(payload)[0]
+    assert handle & SharedFiles.BIT
+    slot = handle ^ SharedFiles.BIT
+    got = b""
+    for unique, (offset, size) in enumerate(((0, 30), (30, 1000), (100, 1000)), start=2):
+        session._dispatch(
+            _request(Opcode.READ, meminfo, _read_body(handle, offset, size), unique),
+            forwarded=False,
+        )
+        got += _answer(kernel)[2]
+        if offset == 0:
+            assert shared.files.record(slot) == (0, 100) and slot in shared.files.held
+    assert got == operations.text and operations.renders == 1
+    session._dispatch(
+        _request(Opcode.RELEASE, meminfo, wire.RELEASE_IN.pack(handle, 0, 0, 0), 9),
+        forwarded=False,
+    )
+    assert _answer(kernel)[1] == 0
+    assert slot not in shared.files.held
+    session._dispatch(
+        _request(Opcode.WRITE, meminfo, wire.WRITE_IN.pack(handle, 0, 1, 0, 0, 0, 0) + b"x", 10),
+        forwarded=False,
+    )
+    assert _answer(kernel)[1] == errno.EINVAL
+
+
+def test_a_whole_read_keeps_no_text(
+    main_session: tuple[socket.socket, devfuse.Session, _Texts, Peers],
+) -> None:
+    """A read that takes the whole text leaves only its length: EOF is anyone's answer."""
+    kernel, session, _, shared = main_session
+    meminfo = session.nodes._ids["/proc/meminfo"]
+    slot = shared.files.take(0)
+    handle = SharedFiles.BIT | slot
+    session._dispatch(
+        _request(Opcode.READ, meminfo, _read_body(handle, 0, 4096), 1), forwarded=False
+    )
+    assert len(_answer(kernel)[2]) == 100
+    assert shared.files.record(slot) == (-1, 100)
+    assert slot not in shared.files.held
+
+
+# ------------------------------------------------------------------- a real mount
+
+
+_READER = r"""
+import json, os, sys, time
+path, seconds, expected = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+reads = wrong = 0
+stop = time.monotonic() + seconds
+while time.monotonic() < stop:
+    with open(path, "rb", buffering=0) as f:
+        text = b""
+        while True:
+            part = f.read(97)  # small reads: most texts span several, held by one process
+            if not part:
+                break
+            text += part
+    total = int(text.split(b"\n", 1)[0].split()[1])
+    reads += 1
+    wrong += total != expected or not text.endswith(b"kB\n")
+print(json.dumps({"reads": reads, "wrong": wrong}))
+"""
+
+
+@pytest.fixture
+def helped_daemon() -> Iterator[Daemon]:
+    with lxcfs_fuse_mount(("-l", "--enable-cfs"), extra_env={peers.HELPERS_VARIABLE: "1"}) as d:
+        yield d
+
+
+@pytest.mark.root
+def test_readers_in_many_containers_get_their_own_texts_from_both_processes(
+    helped_daemon: Daemon,
+) -> None:
+    """Six containers read meminfo in small pieces at once for two seconds: every text is
+    whole and the container's own, and the helper served a share of the requests."""
+    limits = [(64 + 32 * index) << 20 for index in range(6)]
+    with container_cgroups() as first:
+        sets: list[CgroupSet] = [first]
+        stack = [container_cgroups() for _ in range(5)]
+        try:
+            sets += [context.__enter__() for context in stack]
+            probes: list[Probe] = []
+            for cgroups, limit in zip(sets, limits, strict=True):
+                cgroups.set_memory_limit(limit)
+                probes.append(cgroups.start_probe(new_pid_namespace=True))
+            results: list[dict[str, int]] = [{} for _ in probes]
+
+            def run(index: int) -> None:
+                done = probes[index].run(
+                    [
+                        "python3",
+                        "-c",
+                        _READER,
+                        f"{helped_daemon.path}/proc/meminfo",
+                        "2",
+                        str(limits[index] >> 10),
+                    ],
+                    timeout=60,
+                )
+                results[index] = json.loads(done.stdout)
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(probes))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(90)
+            assert all(result.get("reads", 0) > 10 for result in results), results
+            assert sum(result["wrong"] for result in results) == 0, results
+        finally:
+            for context in reversed(stack):
+                context.__exit__(None, None, None)
+    helped_daemon.process.send_signal(signal.SIGTERM)
+    helped_daemon.process.wait(timeout=15)
+    with open(helped_daemon.log_path) as log:
+        text = log.read()
+    served = re.search(r"helper 1: served (\d+) requests", text)
+    assert served is not None, text[-2000:]
+    assert int(served.group(1)) > 0, text[-2000:]
+
+
+@pytest.mark.root
+def test_a_killed_helper_leaves_no_reader_waiting(helped_daemon: Daemon) -> None:
+    """SIGKILL the helper while containers read: every read still ends (answered, or EIO
+    for the few the helper held), and the main process serves on alone."""
+    children = []
+    for task in os.listdir(f"/proc/{helped_daemon.process.pid}/task"):
+        with open(f"/proc/{helped_daemon.process.pid}/task/{task}/children") as listed:
+            children += [int(pid) for pid in listed.read().split()]
+    assert len(children) == 1
+    reader = (
+        "import os, sys, time\n"
+        "stop = time.monotonic() + 3\n"
+        "n = 0\n"
+        "while time.monotonic() < stop:\n"
+        "    try:\n"
+        "        open(sys.argv[1], 'rb').read(); n += 1\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(n)\n"
+    )
+    with container_cgroups() as a, container_cgroups() as b, container_cgroups() as c:
+        probes = [cgroups.start_probe() for cgroups in (a, b, c)]
+        outputs: list[str] = ["", "", ""]
+
+        def run(index: int) -> None:
+            done = probes[index].run(
+                ["python3", "-c", reader, f"{helped_daemon.path}/proc/meminfo"], timeout=30
+            )
+            outputs[index] = done.stdout
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        os.kill(children[0], signal.SIGKILL)
+        for thread in threads:
+            thread.join(40)
+        assert not any(thread.is_alive() for thread in threads)
+        assert all(int(output or 0) > 0 for output in outputs), outputs
+        # The main process still answers, alone.
+        assert probes[0].read_raw([f"{helped_daemon.path}/proc/meminfo"])
+    with open(f"{helped_daemon.path}/proc/uptime") as uptime:
+        assert len(uptime.read().split()) == 2
