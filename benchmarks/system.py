@@ -75,20 +75,49 @@ def ours_on_fusepy() -> Iterator[Mounts]:
         yield Mounts(points={"ours fusepy": (ours.path, ours.process.pid)}, skipped=None)
 
 
+def daemon_processes(pid: int) -> list[int]:
+    """``pid`` and its child processes: our daemon's helpers (lxcfs_fuse/peers.py) are
+    children, and their CPU and memory are the daemon's too."""
+    found = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                found += [int(child) for child in listed.read().split()]
+    except OSError:
+        pass
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of every thread of ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """utime + stime so far of every thread of ``pid`` and of its child processes."""
+    total = 0
+    for process in daemon_processes(pid):
+        try:
+            with open(f"/proc/{process}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a child gone meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 def rss_kib(pid: int) -> int:
-    """Resident set size of ``pid`` in KiB."""
-    with open(f"/proc/{pid}/status") as file:
-        for line in file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
+    """Resident set size of ``pid`` plus its child processes', in KiB (a helper's pages
+    shared with the parent since the fork count twice, so growth and what is left are
+    the figures to compare, not the baselines)."""
+    total = 0
+    for process in daemon_processes(pid):
+        try:
+            with open(f"/proc/{process}/status") as file:
+                for line in file:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            if process == pid:
+                raise
+    if not total:
+        raise RuntimeError(f"no VmRSS for {pid}")
+    return total
 
 
 def percentile(samples: Sequence[int], fraction: float) -> float:
