@@ -392,7 +392,7 @@ class Session:
                 if not length:
                     return
                 waiting.add(_REQUEST_PID.unpack_from(buffer)[0])
-                waiting.discard(0)  # a release: sent for the kernel, not for a caller
+                waiting.discard(0)  # a release: sent by the kernel, for no caller
                 if len(waiting) > serving.ENGAGE_AFTER:
                     self._backlog_seen = time.monotonic()
                     if peers.engage_idle_helper():

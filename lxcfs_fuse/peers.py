@@ -31,8 +31,8 @@ Rules:
    it reads, back to back without the device running dry, requests of more than
    ``ENGAGE_AFTER`` callers (a backlog: more readers than one process keeps up with), and
    asks engaged helpers to stop once it has found the device dry for ``DISENGAGE_SECONDS``;
-   an engaged helper also stops after an ``IDLE_SECONDS`` tick without a request. One or two
-   readers never engage a helper: their latency is the single process's.
+   an engaged helper also stops after an ``IDLE_SECONDS`` tick without a request. One
+   reader never engages a helper: its latency is the single process's.
 5. Mailboxes: one datagram socket pair per process; a forwarded request is one datagram
    (kind byte, sender index, the raw request). Per-sender counters in shared memory tell a
    busy main process that mail waits without a system call. Only the main process receives
@@ -84,9 +84,10 @@ log = logging.getLogger("lxcfs_fuse")
 #: The main process engages a helper when it reads, back to back without the device running
 #: dry, requests of more than this many callers (rule 4). Callers, not requests: one reader
 #: alone queues its release, lookup, open and reads back to back whenever the daemon is a
-#: little slower than the reader. More than two: with two readers the helper cost more (its
-#: own caches miss, wake-ups) than it gave (docs/performance.md, fourth round).
-ENGAGE_AFTER = 2
+#: little slower than the reader, and a helper serving one reader only costs it wake-ups.
+#: From two readers on it pays (docs/performance.md, fourth round: 3,552 -> 4,086 ops/s at
+#: two readers, alternating runs).
+ENGAGE_AFTER = 1
 #: An engaged helper's idle check: a tick without a request ends its engagement (rule 4).
 IDLE_SECONDS = 0.02
 #: The main process asks engaged helpers to stop reading once it has found no request
