@@ -26,13 +26,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import signal
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Deadline", "DeadlineExceeded", "LogOncePer", "MustDefer", "inline_only"]
+__all__ = [
+    "Deadline",
+    "DeadlineExceeded",
+    "LogOncePer",
+    "MustDefer",
+    "inline_only",
+    "start_without_signals",
+]
 
 T = TypeVar("T")
 
@@ -102,7 +110,9 @@ class Deadline:
             self._in_flight += 1
             if self._started < self._in_flight:
                 self._started += 1
-                threading.Thread(target=self._work, name="lxcfs-deadline", daemon=True).start()
+                start_without_signals(
+                    threading.Thread(target=self._work, name="lxcfs-deadline", daemon=True)
+                )
         job: _Job[T] = _Job(function)
         self._jobs.put(job)
         if not job.done.wait(max(0.0, self.seconds - (time.monotonic() - started))):
@@ -162,3 +172,14 @@ class LogOncePer:
     def __len__(self) -> int:
         with self._lock:
             return len(self._last)
+
+
+def start_without_signals(thread: threading.Thread) -> None:
+    """Start ``thread`` with every signal blocked, for its whole life: a process-directed
+    signal (SIGTERM, SIGINT, SIGHUP; a helper's SIGALRM) must reach the thread that waits for
+    it. A worker that took one would run no handler and leave that thread asleep."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -28,13 +28,14 @@ Rules:
    mount (``umount2(MNT_DETACH)``, libfuse's own way); an ``umount`` from outside ends the
    loop when the kernel says the connection is gone (ENODEV).
 5. Nothing a request does can end the loop: any exception becomes EIO and one log line.
-6. After answering an OPEN or a READ, the serving thread waits awake (``poll`` with no
-   timeout, for up to ``FOLLOW_UP_SECONDS``) before it sleeps in the next read: the same
-   reader's next request (its read, the read at EOF, the release at close) comes within
-   microseconds, and on a virtual machine a sleeping CPU halts, so waking it costs a VM
-   exit and a cold cache (measured: 1,569-1,641 against 2,325-2,663 ops/s for one reader,
-   the same CPU per read; docs/performance.md). After any other answer (a RELEASE ends a
-   file; the next open may be seconds away) it sleeps at once. Not while a helper process
+6. After answering an OPEN or a READ with data, the serving thread waits awake (``poll``
+   with no timeout, for up to ``FOLLOW_UP_SECONDS``) before it sleeps in the next read: the
+   same reader's next request (its read, the read at EOF) comes within microseconds, and on
+   a virtual machine a sleeping CPU halts, so waking it costs a VM exit and a cold cache
+   (measured: 1,569-1,641 against 2,325-2,663 ops/s for one reader, the same CPU per read;
+   docs/performance.md). After any other answer it sleeps at once: after EOF comes the
+   release, which nobody waits for, and then maybe nothing for seconds (spinning there was
+   a tenth of a millisecond of CPU per file read, for nothing). Not while a helper process
    is engaged: the CPUs are busy then, and the helper may take the follow-up.
 7. With helper processes (``peers``, a ``Peers`` given to ``Session``; the main process
    forks them before mounting): each process runs one such session. The main process reads
@@ -48,6 +49,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -59,12 +61,12 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lxcfs_fuse import fuse_protocol as wire
 from lxcfs_fuse import peers as serving
-from lxcfs_fuse.deadline import MustDefer, inline_only
+from lxcfs_fuse.deadline import MustDefer, inline_only, start_without_signals
 from lxcfs_fuse.fuse_protocol import Opcode
 from lxcfs_fuse.peers import Peers
 
@@ -82,7 +84,6 @@ FOLLOW_UP_SECONDS = 100e-6
 _FOLLOWED_UP = frozenset({Opcode.OPEN, Opcode.READ})
 #: Worker threads for requests that may stall (rule 2); each waits at most the deadline.
 DEFERRED_WORKERS = 8
-_LEAVING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 #: Requests on an open file (peers rule 2: records, or the main process's handles); each
 #: body starts with the handle.
 _ON_HANDLES = frozenset({Opcode.READ, Opcode.WRITE, Opcode.RELEASE, Opcode.FSYNC, Opcode.FLUSH})
@@ -266,6 +267,7 @@ class Session:
         self._follow_up_due = False
         self._engaged = False
         self._idle_due = False
+        self._wakeups = -1
         self._served = self._served_at_tick = 0
         self._backlog_seen = 0.0
         self._handlers: dict[int, Callable[[int, bytes], bytes | None]] = {
@@ -324,10 +326,7 @@ class Session:
         ``FOLLOW_UP_SECONDS`` (rule 6) before sleeping in the read."""
         if self._follow_up_due:
             self._follow_up_due = False
-            ready = self._poller.poll
-            deadline = time.monotonic() + FOLLOW_UP_SECONDS
-            while not ready(0) and time.monotonic() < deadline:
-                pass
+            self._await_follow_up()
         while True:
             try:
                 _current.blocked_in_read = True
@@ -371,10 +370,16 @@ class Session:
         # Callers whose requests were read back to back, without the device running dry.
         waiting: set[int] = set()
         _current.serving = True
-        with inline_only():  # this thread never waits (rule 2)
+        with inline_only(), self._signal_wakeups(poller):  # never waits (rule 2)
             while not self.stopping:
                 if peers.mail_waiting():
                     self._take_mail()
+                if self._follow_up_due:
+                    self._follow_up_due = False
+                    # Not while a helper is engaged: it may take the follow-up, and the CPU
+                    # this would spin on is the helper's and the readers' (rule 6).
+                    if not peers.any_engaged():
+                        self._await_follow_up()
                 try:
                     length = os.readv(self._fd, [buffer])
                 except BlockingIOError:
@@ -399,23 +404,40 @@ class Session:
                         waiting.clear()
                 self._dispatch(bytes(view[:length]), forwarded=False)
 
+    @contextlib.contextmanager
+    def _signal_wakeups(self, poller: select.poll) -> Iterator[None]:
+        """A signal that lands just before the poll starts still ends it (Python's wake-up
+        descriptor, polled with the rest): a SIGTERM is never left pending while the loop
+        sleeps."""
+        readable, writable = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        previous = signal.set_wakeup_fd(writable, warn_on_full_buffer=False)
+        poller.register(readable, select.POLLIN)
+        self._wakeups = readable
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous)
+            poller.unregister(readable)
+            self._wakeups = -1
+            os.close(readable)
+            os.close(writable)
+
+    def _await_follow_up(self) -> None:
+        """Rule 6: awake, up to ``FOLLOW_UP_SECONDS``, until a request waits."""
+        ready = self._poller.poll
+        deadline = time.monotonic() + FOLLOW_UP_SECONDS
+        while not ready(0) and time.monotonic() < deadline:
+            pass
+
     def _wait(self, poller: select.poll, deaths: dict[int, int]) -> None:
-        """Until a request, mail or a helper's death; first the follow-up wait (rule 6),
-        but not while a helper is engaged: it may take the follow-up, and the CPU this
-        would spin on is the helper's and the readers'."""
+        """Until a request, mail or a helper's death."""
         peers = self._peers
         assert peers is not None
-        engaged = peers.any_engaged()
-        if engaged and time.monotonic() - self._backlog_seen > serving.DISENGAGE_SECONDS:
+        if (
+            peers.any_engaged()
+            and time.monotonic() - self._backlog_seen > serving.DISENGAGE_SECONDS
+        ):
             peers.request_idle()
-        if self._follow_up_due:
-            self._follow_up_due = False
-            if not engaged:
-                ready = self._poller.poll
-                deadline = time.monotonic() + FOLLOW_UP_SECONDS
-                while time.monotonic() < deadline:
-                    if ready(0):
-                        return
         try:
             _current.blocked_in_read = True
             events = poller.poll()
@@ -427,6 +449,9 @@ class Session:
         for fd, _ in events:
             if fd == mailbox:
                 self._take_mail()
+            elif fd == self._wakeups:
+                with contextlib.suppress(OSError):
+                    os.read(fd, 512)  # the handler runs at the next bytecode
             elif fd in deaths:
                 poller.unregister(fd)
                 peers.buried(deaths.pop(fd))
@@ -651,7 +676,7 @@ class Session:
             _current.caller = (0, 0, 0)
         if payload is not None:
             self._send(wire.reply(unique, 0, payload), reply_to)
-            if opcode in _FOLLOWED_UP and getattr(_current, "serving", False):
+            if opcode in _FOLLOWED_UP and payload and getattr(_current, "serving", False):
                 self._follow_up_due = True
 
     def _send(self, answer: bytes, reply_to: int | None = None) -> None:
@@ -680,11 +705,12 @@ class Session:
             if self._idle_workers > 0 or self._workers >= self._max_workers:
                 return
             self._workers += 1
-        threading.Thread(target=self._work, name="lxcfs-deferred", daemon=True).start()
+        start_without_signals(
+            threading.Thread(target=self._work, name="lxcfs-deferred", daemon=True)
+        )
 
     def _work(self) -> None:
-        # The main serving thread alone takes the leaving signals (rule 4).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVING_SIGNALS | {signal.SIGALRM})
+        # Started with every signal blocked: the serving thread alone takes them (rule 4).
         while True:
             with self._workers_lock:
                 self._idle_workers += 1

@@ -77,6 +77,7 @@ Rules:
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import weakref
@@ -448,7 +449,14 @@ def _start_closer(reader: weakref.ref[CachingReader], delay: float) -> threading
     timer = threading.Timer(delay, close_expired)
     timer.name = "lxcfs-kept-files"
     timer.daemon = True
-    timer.start()
+    # Started with every signal blocked, which it keeps: a process-directed signal (the
+    # daemon's SIGTERM) must reach the thread that waits for it, never this one, which
+    # would take it and leave that thread asleep.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        timer.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     return timer
 
 

@@ -483,3 +483,27 @@ def test_a_killed_helper_leaves_no_reader_waiting(helped_daemon: Daemon) -> None
         assert probes[0].read_raw([f"{helped_daemon.path}/proc/meminfo"])
     with open(f"{helped_daemon.path}/proc/uptime") as uptime:
         assert len(uptime.read().split()) == 2
+
+
+@pytest.mark.root
+def test_sigterm_ends_the_daemon_and_its_helper_while_it_reads() -> None:
+    """SIGTERM right after reads (when the I/O layer's descriptor-closing timer thread may
+    be alive: it blocks every signal, so the serving thread gets it) ends the main process
+    and its helper within seconds, exit 0."""
+    for _ in range(3):
+        with lxcfs_fuse_mount(("-l",), extra_env={peers.HELPERS_VARIABLE: "1"}) as daemon:
+            pid = daemon.process.pid
+            with open(f"/proc/{pid}/task/{pid}/children") as listed:
+                (helper,) = (int(child) for child in listed.read().split())
+            for _ in range(20):
+                with open(f"{daemon.path}/proc/meminfo", "rb") as meminfo:
+                    assert meminfo.read().startswith(b"MemTotal:")
+            daemon.process.send_signal(signal.SIGTERM)
+            assert daemon.process.wait(timeout=10) == 0, daemon.log()[-2000:]
+            deadline = time.monotonic() + 5
+            while os.path.exists(f"/proc/{helper}") and time.monotonic() < deadline:
+                with open(f"/proc/{helper}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break
+                time.sleep(0.05)
+            assert "helper 1: served" in daemon.log(), daemon.log()[-2000:]
