@@ -28,15 +28,16 @@ Rules:
    mount (``umount2(MNT_DETACH)``, libfuse's own way); an ``umount`` from outside ends the
    loop when the kernel says the connection is gone (ENODEV).
 5. Nothing a request does can end the loop: any exception becomes EIO and one log line.
-6. After answering an OPEN or a READ with data, the serving thread waits awake (``poll``
-   with no timeout, for up to ``FOLLOW_UP_SECONDS``) before it sleeps in the next read: the
-   same reader's next request (its read, the read at EOF) comes within microseconds, and on
-   a virtual machine a sleeping CPU halts, so waking it costs a VM exit and a cold cache
-   (measured: 1,569-1,641 against 2,325-2,663 ops/s for one reader, the same CPU per read;
-   docs/performance.md). After any other answer it sleeps at once: after EOF comes the
-   release, which nobody waits for, and then maybe nothing for seconds (spinning there was
-   a tenth of a millisecond of CPU per file read, for nothing). Not while a helper process
-   is engaged: the CPUs are busy then, and the helper may take the follow-up.
+6. After answering an OPEN or a READ, the serving thread waits awake (``poll`` with no
+   timeout, for up to ``FOLLOW_UP_SECONDS``) before it sleeps in the next read: the same
+   reader's next request (its read, the read at EOF, the release at close) comes within
+   microseconds, and on a virtual machine a sleeping CPU halts, so waking it costs a VM
+   exit and a cold cache (measured: 1,569-1,641 against 2,325-2,663 ops/s for one reader,
+   the same CPU per read; docs/performance.md). After any other answer (a RELEASE ends a
+   file; the next open may be seconds away) it sleeps at once. (Not waiting after EOF was
+   tried: the release then woke a halted CPU, and the daemon's CPU per read rose, 4.89 to
+   5.2-5.3 s per 10,000.) Not while a helper process is engaged: the CPUs are busy then,
+   and the helper may take the follow-up.
 7. With helper processes (``peers``, a ``Peers`` given to ``Session``; the main process
    forks them before mounting): each process runs one such session. The main process reads
    the mounted device without blocking and sleeps in poll on it and its mailbox
@@ -676,7 +677,7 @@ class Session:
             _current.caller = (0, 0, 0)
         if payload is not None:
             self._send(wire.reply(unique, 0, payload), reply_to)
-            if opcode in _FOLLOWED_UP and payload and getattr(_current, "serving", False):
+            if opcode in _FOLLOWED_UP and getattr(_current, "serving", False):
                 self._follow_up_due = True
 
     def _send(self, answer: bytes, reply_to: int | None = None) -> None:
