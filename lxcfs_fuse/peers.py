@@ -18,9 +18,12 @@ Rules:
    reads a request on one serves it: the text is rendered at the read at offset 0 (operations
    rule 3), and only its length is kept, so any process answers the read at its end; a text
    a read did not take whole is kept by the main process alone (a helper hands such a read
-   over, and the main process renders it afresh: nobody saw the helper's text). Their node
-   ids are fixed, the same in every process (assigned in order after the root, before the
-   fork).
+   over, and the main process renders it afresh: nobody saw the helper's text). One
+   difference from operations rule 3 follows: after a read that took the whole text, a
+   read at an offset inside it (a ``pread`` back into what was read) gets a fresh text's
+   bytes, not the first text's; every reader that reads on to EOF, as ``cat``, stdio and
+   every runtime do, sees one consistent text. Their node ids are fixed, the same in every
+   process (assigned in order after the root, before the fork).
 3. Devices: the main process reads the device as mounted, without blocking, and sleeps in
    poll on it and its mailbox together, so mail is never missed. Each helper reads a clone
    of its own (FUSE_DEV_IOC_CLONE), blocking: the kernel wakes one reader per request, and
