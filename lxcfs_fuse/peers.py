@@ -127,8 +127,8 @@ HELPERS_VARIABLE = "LXCFS_FUSE_HELPERS"
 def process_count(single_threaded: bool) -> int:
     """How many processes serve: ``LXCFS_FUSE_HELPERS`` helpers plus the main process if
     that is set; otherwise one alone with ``-s`` or on one CPU, else the main process and
-    one helper (two CPUs' worth; more helpers forward more requests to each other, and
-    none was measured to pay on this project's two-CPU machine)."""
+    one helper (two CPUs' worth; a second helper made eight readers slower on this
+    project's two-CPU machine, and larger machines were not measured)."""
     setting = os.environ.get(HELPERS_VARIABLE, "").strip()
     if setting:
         try:
@@ -216,8 +216,8 @@ class SharedFiles:
 
 class Peers:
     """This process's view of the serving processes: who it is, the shared memory, the
-    mailboxes. Made by the main process before it forks (``create``); each helper keeps the
-    copy its fork gave it and calls ``become``."""
+    mailboxes. Made by the main process before it forks (``fork_helpers``); each helper
+    keeps the copy its fork gave it, made its own by ``become``."""
 
     def __init__(self, count: int) -> None:
         if count < 1:
