@@ -127,8 +127,8 @@ HELPERS_VARIABLE = "LXCFS_FUSE_HELPERS"
 def process_count(single_threaded: bool) -> int:
     """How many processes serve: ``LXCFS_FUSE_HELPERS`` helpers plus the main process if
     that is set; otherwise one alone with ``-s`` or on one CPU, else the main process and
-    one helper (two CPUs' worth; a second helper made eight readers slower on this
-    project's two-CPU machine, and larger machines were not measured)."""
+    one helper (two CPUs' worth; a second helper, tried with the first design, made eight
+    readers slower on this two-CPU machine; larger machines were not measured)."""
     setting = os.environ.get(HELPERS_VARIABLE, "").strip()
     if setting:
         try:
