@@ -27,6 +27,10 @@ Rules:
    It was 10 ms, the I/O layer's window, until profiles under eight concurrent readers
    showed revalidations taking a sixth of the daemon's time (docs/performance.md, third
    round). Bounded: expired answers leave at every insert, never more than ``capacity``.
+5a. Looking ahead (``looking_ahead(seconds)``, this thread only, as ``CachingReader``
+   rule 5): a recent answer that would be too old ``seconds`` from now is resolved again
+   now, stamped with the real time; ``fresh_until(pid)`` says when it expires. The daemon
+   renews a steady reader's answer this way while idle (``lxcfs_fuse.ahead``).
 6. A live reload (``reload``) builds a resolver on the new library's reader and hands it the
    old one's namespace cache (``adopt``), each answer converted to the new library's
    ``Container`` (one that does not convert is resolved afresh). ``errors`` are the library's
@@ -35,10 +39,11 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import attrs
@@ -107,6 +112,7 @@ class CallerResolver:
         # caller pid -> (when resolved, /proc/<pid> inode, answer), oldest first (rule 5).
         self._recent: OrderedDict[int, tuple[float, int, Container]] = OrderedDict()
         self.misses = 0  # namespaces resolved the slow way (read by tests and --debug logs)
+        self._thread = threading.local()  # how far this thread looks ahead (rule 5a)
 
     def __len__(self) -> int:
         with self._lock:
@@ -120,10 +126,41 @@ class CallerResolver:
             return None
         return self._recent_answer(pid, self._monotonic())
 
+    @contextlib.contextmanager
+    def looking_ahead(self, seconds: float) -> Iterator[None]:
+        """On this thread, resolve again what would be too old ``seconds`` from now (rule
+        5a)."""
+        outer: float = getattr(self._thread, "ahead", 0.0)
+        self._thread.ahead = max(outer, seconds)
+        try:
+            yield
+        finally:
+            self._thread.ahead = outer
+
+    def ahead_seconds(self) -> float:
+        """How far this thread looks ahead (rule 5a), to carry to another thread."""
+        seconds: float = getattr(self._thread, "ahead", 0.0)
+        return seconds
+
+    def fresh_until(self, pid: int) -> float:
+        """When the recent answer for ``pid`` expires (``monotonic`` time; 0: none is
+        held). Reads nothing."""
+        with self._lock:
+            recent = self._recent.get(pid)
+        return 0.0 if recent is None else recent[0] + self._recent_seconds
+
+    def recent_identity(self, pid: int) -> int | None:
+        """The /proc/<pid> inode the recent answer for ``pid`` was taken for (rule 5);
+        None when none is held."""
+        with self._lock:
+            recent = self._recent.get(pid)
+        return None if recent is None else recent[1]
+
     def _recent_answer(self, pid: int, now: float) -> Container | None:
         with self._lock:
             recent = self._recent.get(pid)
-        if recent is None or not 0.0 <= now - recent[0] < self._recent_seconds:
+        checked = now + getattr(self._thread, "ahead", 0.0)
+        if recent is None or not 0.0 <= checked - recent[0] < self._recent_seconds:
             return None
         try:
             same = self._reader.process_identity(pid) == recent[1]

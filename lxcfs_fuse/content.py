@@ -46,21 +46,45 @@ Rules:
    history ``interchangeable`` with the one it was given (nothing grew: the second read of
    a window). The store then keeps the given object, so later reads of the window find it
    and get the text the render would give them, and the history as it would be.
+8. Reading ahead (``lxcfs_fuse.ahead``; ``ahead`` set, by the daemon's serving process):
+   every render tells ``ahead`` which caller read which file; ``read_ahead`` renders one
+   due pair looking ahead to its next read (``CachingReader.looking_ahead`` and the
+   caller resolver's), so the values about to expire are read now and that read finds
+   them shared, and the text kept (rule 7). A render ahead is an ordinary render in every
+   other way (a /proc/stat render ahead advances its history as the reader's own would).
+   It never waits: one that needs a file other than a kernel file, or fails, is given up
+   and logged at debug level, and the reader's own read does what it did before.
+9. A caller's last text of a stateless or clock-kept file (rule 7) is kept for that
+   caller pid until the first value it was made from expires: the view fields and host
+   snapshot as the reader served them (``CachingReader.measuring``) and the caller's
+   recent answer (``callers`` rule 5), with the caller's /proc/<pid> inode and the clock
+   moment the text depends on. The caller's next read within that time gets it after one
+   stat (the same process?) and, for uptime, one clock read (the same centisecond?):
+   exactly what a render would give, since the render would be given the same shared
+   values and find this text in the memo (rule 7), for about a tenth of the cost. For
+   uptime in a new centisecond, the kept view and host snapshot (the very objects a
+   render would be given) are rendered with the new clock, skipping the rest. Not
+   /proc/stat (its history may have moved on), and nothing when the view was read on a
+   deadline worker (not measured). Bounded: ``KEPT_TEXTS`` entries, the expired dropped
+   first, and all expired ones at every prune.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
+from lxcfs_fuse.ahead import ReadAhead
 from lxcfs_fuse.callers import RECENT_SECONDS, CallerResolver
-from lxcfs_fuse.deadline import Deadline, DeadlineExceeded, LogOncePer
+from lxcfs_fuse.deadline import Deadline, DeadlineExceeded, LogOncePer, MustDefer
 from lxcfs_fuse.loadavg import LoadavgSampler
 from lxcfs_fuse.memo import TextMemo
 from lxcfs_fuse.reload import (
@@ -74,6 +98,7 @@ from lxcfs_fuse.reload import (
 from lxcfs_fuse.state import KeyedStore
 from lxcfs_model.history import LoadavgState, StatHistory
 from lxcfs_model.io import Container, SystemReader
+from lxcfs_model.io.cached import Measured
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, Clock, HostSnapshot, RenderOptions
 
@@ -147,6 +172,50 @@ _CLOCK_KEPT = frozenset({"proc/uptime"})
 
 StatKey = tuple[str | None, str | None, str | None]
 
+#: Texts kept per caller at most (rule 9); each lives a few milliseconds.
+KEPT_TEXTS = 4096
+
+
+@attrs.frozen
+class _KeptText:
+    """A caller's last text of a file (rule 9)."""
+
+    until: float  # the reader's clock: when the first value it was made from expires
+    identity: int  # the caller's /proc/<pid> inode
+    generation: Generation
+    moment: tuple[Hashable] | None  # the clock's part it depends on (rule 7), if any
+    text: str
+    #: What a clock-kept text was rendered from, to render the next moment's (rule 9).
+    view: CgroupView | None = None
+    host: HostSnapshot | None = None
+
+
+@contextlib.contextmanager
+def _both(
+    first: contextlib.AbstractContextManager[Any], second: contextlib.AbstractContextManager[Any]
+) -> Iterator[None]:
+    with first, second:
+        yield
+
+
+def _carried(
+    generation: Generation, read: Callable[[], CgroupView]
+) -> tuple[Callable[[], CgroupView], Callable[[], None]]:
+    """``read`` for a deadline worker, with this thread's look-ahead (reader's and
+    resolver's) and measuring (rules 8-9), and what to call here once it returned."""
+    carried = getattr(generation.reader, "carried", None)
+    task, done = carried(read) if carried is not None else (read, lambda: None)
+    ahead = getattr(generation.callers, "ahead_seconds", lambda: 0.0)()
+    if not ahead:
+        return task, done
+    inner = task
+
+    def looking_ahead() -> CgroupView:
+        with generation.callers.looking_ahead(ahead):
+            return inner()
+
+    return looking_ahead, done
+
 
 def _describe(view: CgroupView) -> str:
     """The cgroups a view was read from, for -d traces (``host`` for the empty view)."""
@@ -212,6 +281,13 @@ class ContainerContent:
         self._cpu_maps: dict[Hashable, tuple[float, Mapping[str, str]]] = {}
         self._cpu_maps_lock = threading.Lock()
         self.texts = TextMemo()
+        # Reading ahead (rule 8): None until the daemon's serving process turns it on.
+        self.ahead: ReadAhead | None = None
+        self._reading_ahead = False
+        self._priming: tuple[str, int] | None = None  # a /proc/stat render ahead's second
+        # (path, caller pid) -> its last text while what it was made from is current (rule 9)
+        self._kept_texts: dict[tuple[str, int], _KeptText] = {}
+        self._kept_texts_lock = threading.Lock()
 
     @property
     def library(self) -> Library:
@@ -269,12 +345,19 @@ class ContainerContent:
         generation = self.generation  # once: this request's code to its end (rule 4)
         if not self.virtualize:
             return self._host_text(generation, path)
+        if self.ahead is not None and not self._reading_ahead:
+            self.ahead.read(path, pid)
         reads = generation.reads.get(path, _READ_EVERYTHING)
+        if not self._reading_ahead:
+            kept = self._kept_texts.get((path, pid))
+            if kept is not None and (text := self._still_kept(path, pid, kept, generation, reads)):
+                return text
         view_parts = reads.view_parts
-        view = self._view_without_reading(pid, generation, view_parts) or self._bounded_view(
-            pid, generation, lambda: self.container(pid, generation), view_parts
-        )
-        host = _host_snapshot(generation.reader, reads.host_parts)
+        with self._measuring(reads, generation) as measured:
+            view = self._view_without_reading(pid, generation, view_parts) or self._bounded_view(
+                pid, generation, lambda: self.container(pid, generation), view_parts
+            )
+            host = _host_snapshot(generation.reader, reads.host_parts)
         if view_parts is None:
             return self._render(path, pid, generation, view, host)
         # rule 7: the same objects as a request of the last few ms made this text from
@@ -289,6 +372,7 @@ class ContainerContent:
             if text is None:
                 text = self._render(path, pid, generation, view, host)
                 self.texts.put(path, made_from, text)
+            self._keep(path, pid, measured, generation, None, text)
             return text
         if reads.text_clock is not None:
             clock = generation.reader.clock()
@@ -297,8 +381,87 @@ class ContainerContent:
             if text is None:
                 text = self._render(path, pid, generation, view, host, clock)
                 self.texts.put(path, made_from, text, moment)
+            self._keep(path, pid, measured, generation, (moment,), text, view, host)
             return text
         return self._render(path, pid, generation, view, host)
+
+    @staticmethod
+    def _measuring(
+        reads: _Reads, generation: Generation
+    ) -> contextlib.AbstractContextManager[Measured | None]:
+        """Rule 9: the reader's ``measuring`` around what a text of a stateless or
+        clock-kept file is made from; a null context for other files and readers."""
+        measuring = getattr(generation.reader, "measuring", None)
+        if measuring is None or reads.view_parts is None:
+            return contextlib.nullcontext()
+        if not (reads.stateless or reads.text_clock is not None):
+            return contextlib.nullcontext()
+        context: contextlib.AbstractContextManager[Measured] = measuring()
+        return context
+
+    def _keep(
+        self,
+        path: str,
+        pid: int,
+        measured: Measured | None,
+        generation: Generation,
+        moment: tuple[Hashable] | None,
+        text: str,
+        view: CgroupView | None = None,
+        host: HostSnapshot | None = None,
+    ) -> None:
+        """Keep ``text`` for ``pid`` (rule 9) until the first value it was made from, or
+        the caller's recent answer, expires; nothing if the view was read on another
+        thread (unmeasured) or the caller has no recent answer."""
+        if measured is None or measured.views == 0:
+            return
+        identity = generation.callers.recent_identity(pid)
+        if identity is None:
+            return
+        until = min(measured.until, generation.callers.fresh_until(pid))
+        if len(self._kept_texts) >= KEPT_TEXTS:
+            self._drop_kept_texts()
+        self._kept_texts[(path, pid)] = _KeptText(
+            until, identity, generation, moment, text, view, host
+        )
+
+    def _still_kept(
+        self, path: str, pid: int, kept: _KeptText, generation: Generation, reads: _Reads
+    ) -> str | None:
+        """Rule 9: the kept text if all it was made from is still current for this very
+        process; a clock-kept file's text for a new moment rendered from the kept view and
+        host snapshot (what the render would use); None otherwise."""
+        reader: Any = generation.reader  # a CachingReader: it made the entry (_keep_until)
+        if kept.generation is not generation or reader.monotonic() >= kept.until:
+            return None
+        try:
+            if reader.process_identity(pid) != kept.identity:
+                return None
+        except generation.library.model_error:
+            return None
+        if kept.moment is None:
+            return kept.text
+        if reads.text_clock is None or kept.view is None or kept.host is None:
+            return None
+        clock = reader.clock()
+        moment = (reads.text_clock(clock),)
+        if moment == kept.moment:
+            return kept.text
+        text = self._render(path, pid, generation, kept.view, kept.host, clock)
+        self._kept_texts[(path, pid)] = attrs.evolve(kept, moment=moment, text=text)
+        return text
+
+    def _drop_kept_texts(self) -> None:
+        """Drop the kept texts whose values have expired; the oldest too beyond
+        ``KEPT_TEXTS`` (rule 9)."""
+        monotonic = getattr(self.reader, "monotonic", None)
+        if monotonic is None:
+            return
+        with self._kept_texts_lock:
+            now = monotonic()
+            entries = list(self._kept_texts.items())
+            alive = [(key, kept) for key, kept in entries if kept.until > now]
+            self._kept_texts = dict(alive[-KEPT_TEXTS // 2 :])
 
     def _render(
         self,
@@ -356,14 +519,16 @@ class ContainerContent:
         read = lambda: self.view(find(), generation, parts)  # noqa: E731
         view = self._view_of_kernel_files(generation, read)
         if view is None:
+            task, done = _carried(generation, read)
             try:
-                view = self.deadline.call(read)
+                view = self.deadline.call(task)
             except DeadlineExceeded as error:
                 self.problem_log.warning(
                     f"reading the cgroups of pid {pid}'s container stalled ({error}); "
                     "serving the host's files"
                 )
                 return generation.library.cgroup_view()
+            done()
         if view.problems:
             self.problem_log.warning(
                 "files fall back to the host's (spec 3.12): " + "; ".join(view.problems)
@@ -440,6 +605,71 @@ class ContainerContent:
             self.texts.put(path, kept_from, rendered.text)
             return rendered.text, given
         return rendered.text, after
+
+    # -------------------------------------------------------------------- reading ahead
+
+    def read_ahead(self) -> bool:
+        """One step of reading ahead (rule 8): the first due pair rendered, looking ahead
+        to its next read; whether one was due."""
+        ahead = self.ahead
+        generation = self.generation
+        looking = getattr(generation.reader, "looking_ahead", None)
+        resolving = getattr(generation.callers, "looking_ahead", None)
+        if ahead is None or not self.virtualize or looking is None or resolving is None:
+            return False
+        due = ahead.due(self._fresh_until)
+        if due is None:
+            if self._priming is None or not ahead.has_room():
+                return False
+            priming, self._priming = self._priming, None
+            # The second render of a /proc/stat window's inputs is the one whose text is
+            # kept (rule 7): a step of its own, so no step is longer than one render, and
+            # after any pair due, which needs its values before its next read.
+            started = time.perf_counter()
+            self._render_ahead(priming[0], priming[1], contextlib.nullcontext)
+            ahead.took(time.perf_counter() - started)
+            return True
+        started = time.perf_counter()
+        if self._render_ahead(
+            due.path, due.pid, lambda: _both(looking(due.lead), resolving(due.lead))
+        ) and (due.path in _STAT_FILES):
+            self._priming = (due.path, due.pid)
+        ahead.took(time.perf_counter() - started)
+        return True
+
+    def _render_ahead(
+        self, path: str, pid: int, context: Callable[[], contextlib.AbstractContextManager[Any]]
+    ) -> bool:
+        """Render ``path`` for ``pid`` within ``context``, as a render ahead (rule 8);
+        whether it rendered."""
+        self._reading_ahead = True
+        try:
+            with context():
+                self.render(path, pid)
+            return True
+        except (Exception, MustDefer) as error:
+            # MustDefer: a file other than a kernel file; its reader pays for it, as before.
+            log.debug("reading %s ahead for pid %d: %s", path, pid, error or "deferred")
+            return False
+        finally:
+            self._reading_ahead = False
+
+    def _fresh_until(self, path: str, pid: int) -> float:
+        """When the first of what ``path`` renders from for ``pid`` expires: its caller's
+        recent answer, view fields and host texts (0: one is not held). Reads nothing."""
+        generation = self.generation
+        reads = generation.reads.get(path)
+        fresh_until = getattr(generation.reader, "fresh_until", None)
+        if reads is None or reads.view_parts is None or fresh_until is None:
+            return float("inf")  # cannot tell: never read ahead
+        container = generation.callers.recent(pid)
+        if container is None:
+            return 0.0
+        if reads.host_parts is None:
+            values: float = fresh_until(container, reads.view_parts)
+        else:
+            values = fresh_until(container, reads.view_parts, reads.host_parts)
+        return min(generation.callers.fresh_until(pid), values)
 
     def _loadavg_state(self, view: CgroupView, library: Library) -> LoadavgState | None:
         if self.sampler is None or view.cpu is None:
@@ -549,6 +779,7 @@ class ContainerContent:
         if drop_expired is not None:
             drop_expired()
         self.texts.drop_expired()
+        self._drop_kept_texts()
         self.stat_histories.prune(
             lambda key: (
                 not (

@@ -46,6 +46,12 @@ Rules:
    must serve it (``_route``), and an answer goes back on the device its request came from.
    Open rendered files are shared records there (``_read_record``); operations handles
    stay the main process's.
+8. Idle work: when the main process finds the device dry after a request, and no helper
+   engaged, it calls the operations' ``idle()`` (reading ahead, ``lxcfs_fuse.ahead``) once
+   before it sleeps, so a request that arrives meanwhile waits for one step at most (a
+   render: a few hundred microseconds). A helper never
+   does: its caches serve only its own reads. One process alone (``-s``, one CPU) blocks
+   in its read and does no idle work.
 """
 
 from __future__ import annotations
@@ -370,6 +376,8 @@ class Session:
             poller.register(pidfd, select.POLLIN)
         # Callers whose requests were read back to back, without the device running dry.
         waiting: set[int] = set()
+        idle: Callable[[], bool] | None = getattr(self._operations, "idle", None)
+        idle_allowed = False  # one idle step per dry spell, after a request (rule 8)
         _current.serving = True
         with inline_only(), self._signal_wakeups(poller):  # never waits (rule 2)
             while not self.stopping:
@@ -385,6 +393,11 @@ class Session:
                     length = os.readv(self._fd, [buffer])
                 except BlockingIOError:
                     waiting.clear()
+                    # Nothing to serve: one step of reading ahead, then look again (rule 8).
+                    if idle is not None and idle_allowed and not peers.any_engaged():
+                        idle_allowed = False
+                        if idle():
+                            continue
                     self._wait(poller, deaths)
                     continue
                 except InterruptedError:
@@ -397,6 +410,7 @@ class Session:
                     raise
                 if not length:
                     return
+                idle_allowed = True
                 waiting.add(_REQUEST_PID.unpack_from(buffer)[0])
                 waiting.discard(0)  # a release: sent by the kernel, for no caller
                 if len(waiting) > serving.ENGAGE_AFTER:

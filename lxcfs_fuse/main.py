@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lxcfs_fuse import devfuse, fuse_api, mountpoint, privileges
+from lxcfs_fuse import ahead, devfuse, fuse_api, mountpoint, privileges
 from lxcfs_fuse.cgroup_tree import CgroupTreeOperations
 from lxcfs_fuse.content import ContainerContent
 from lxcfs_fuse.loadavg import LoadavgSampler
@@ -206,6 +206,10 @@ def serve(options: DaemonOptions) -> int:
                         pidfile=pidfile,
                     )
                 )
+                # The main process reads ahead while idle (devfuse rule 8); the helpers,
+                # forked above, do not.
+                if ahead.enabled():
+                    content.ahead = ahead.ReadAhead()
         housekeeping = Housekeeping(content, peers)
         housekeeping.start()
         log.info(

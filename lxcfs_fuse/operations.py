@@ -170,6 +170,18 @@ class LxcfsOperations:
     def _pid(self) -> int:
         return self._caller()[2]
 
+    def idle(self) -> bool:
+        """For a binding with nothing to serve: one step of the content's reading ahead
+        (``lxcfs_fuse.ahead``); whether it took one. Never raises (rule 2)."""
+        read_ahead = getattr(self._content, "read_ahead", None)
+        if read_ahead is None:
+            return False
+        try:
+            return bool(read_ahead())
+        except Exception as error:
+            log.error("reading ahead failed: %s: %s", type(error).__name__, error)
+            return False
+
     def _node(self, path: str) -> Node:
         return self._tree.lookup(path, self._pid())
 

@@ -68,7 +68,19 @@ Rules:
    containers read during the last ``max_age`` seconds, the setting files and values read
    during the last ``setting_max_age``, plus one host snapshot per distinct set of host
    texts (a dozen at most).
-5. Thread-safe: one lock guards the view and setting maps (held for dict operations only,
+5. Looking ahead (``looking_ahead(seconds)``, on this thread only): a value that would be
+   stale ``seconds`` from now counts as stale already and is read now. Only the check
+   moves: what is read is stamped with the real time, so nothing served is ever older
+   than the limits above; a value is merely replaced sooner. A daemon uses it while idle
+   to re-read, just before they expire, the values a steady reader is about to ask for
+   (``lxcfs_fuse.ahead``); ``fresh_until`` says when a request's values expire, so it
+   knows which are due without reading anything.
+5a. Measuring (``measuring()``, on this thread only): when the first view field or host
+   snapshot served inside expires, and how many views were served. A text made from
+   them is exactly what a request would make until then (the daemon keeps a caller's
+   last text that long, ``lxcfs_fuse.content`` rule 9). A view read on another thread is
+   not seen; the daemon then keeps nothing.
+6. Thread-safe: one lock guards the view and setting maps (held for dict operations only,
    never during a read); a host snapshot is stored with one dict assignment. The kept
    descriptors have their own lock, held through each read of one, so none is closed
    while read (its number could be reused by another open at once). Two threads
@@ -77,12 +89,13 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection, Hashable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -92,7 +105,14 @@ from lxcfs_model.io.kernel_files import KernelFiles
 from lxcfs_model.io.reader import HOST_PARTS, VIEW_PARTS, Container, SystemReader
 from lxcfs_model.values import CgroupView, HostSnapshot
 
-__all__ = ["DEFAULT_MAX_AGE", "SETTING_FILES", "SETTING_MAX_AGE", "SETTING_PARTS", "CachingReader"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "SETTING_FILES",
+    "SETTING_MAX_AGE",
+    "SETTING_PARTS",
+    "CachingReader",
+    "Measured",
+]
 
 DEFAULT_MAX_AGE = 0.010
 SETTING_MAX_AGE = 0.100
@@ -121,6 +141,21 @@ DEFAULT_CAPACITY = 4096
 DEFAULT_KEPT_FILES = 256
 
 _Field = tuple[float, Any, tuple[str, ...]]
+
+
+class Measured:
+    """What ``measuring`` found: when the first value served expires, and how many views
+    were served (rule 5a)."""
+
+    def __init__(self) -> None:
+        self.until = float("inf")
+        self.views = 0
+
+    def served(self, until: float, *, views: int = 0) -> None:
+        self.until = min(self.until, until)
+        self.views += views
+
+
 T = TypeVar("T")
 
 
@@ -161,7 +196,8 @@ class CachingReader(SystemReader):
         # key -> view field -> (when read, value, problems of that read); oldest key first.
         self._views: OrderedDict[Hashable, dict[str, _Field]] = OrderedDict()
         self._lock = threading.Lock()
-        # This thread's read in progress: when the oldest setting it was served was read.
+        # This thread's read in progress: when the oldest setting it was served was read,
+        # and how far it looks ahead (rule 5).
         self._reading = threading.local()
 
     def __len__(self) -> int:
@@ -176,6 +212,91 @@ class CachingReader(SystemReader):
         limit = self.setting_max_age if part in SETTING_PARTS else self.max_age
         return 0.0 <= now - made < limit
 
+    def monotonic(self) -> float:
+        """This reader's clock, which ``fresh_until`` answers in."""
+        return self._monotonic()
+
+    def _checked_at(self, now: float) -> float:
+        """The moment freshness is judged at: now, or later while looking ahead (rule 5)."""
+        ahead: float = getattr(self._reading, "ahead", 0.0)
+        return now + ahead
+
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[Measured]:
+        """On this thread, note when the first view field or host snapshot served inside
+        expires (rule 5a): a text made from them is current until then."""
+        outer: Measured | None = getattr(self._reading, "measured", None)
+        measured = Measured()
+        self._reading.measured = measured
+        try:
+            yield measured
+        finally:
+            self._reading.measured = outer
+            if outer is not None:
+                outer.served(measured.until, views=measured.views)
+
+    def carried(self, read: Callable[[], T]) -> tuple[Callable[[], T], Callable[[], None]]:
+        """``read`` made ready to run on another thread as if on this one (rules 5, 5a),
+        and what to call on this thread once it has returned: this thread's look-ahead
+        applies there, and what it serves there counts in this thread's measuring (not
+        before ``done``: a read given up on, at a deadline, counts for nothing)."""
+        ahead: float = getattr(self._reading, "ahead", 0.0)
+        found = Measured()
+
+        def run() -> T:
+            with self.looking_ahead(ahead), self.measuring() as measured:
+                try:
+                    return read()
+                finally:
+                    found.served(measured.until, views=measured.views)
+
+        def done() -> None:
+            self._measure(found.until, 0.0, views=found.views)
+
+        return run, done
+
+    def _measure(self, made: float, limit: float, *, views: int = 0) -> None:
+        measured: Measured | None = getattr(self._reading, "measured", None)
+        if measured is not None:
+            measured.served(made + limit, views=views)
+
+    @contextlib.contextmanager
+    def looking_ahead(self, seconds: float) -> Iterator[None]:
+        """On this thread, read now what would be stale ``seconds`` from now (rule 5)."""
+        outer = getattr(self._reading, "ahead", 0.0)
+        self._reading.ahead = max(outer, seconds)
+        try:
+            yield
+        finally:
+            self._reading.ahead = outer
+
+    def fresh_until(
+        self,
+        container: Container,
+        parts: Collection[str] = VIEW_PARTS,
+        host_parts: Collection[str] | None = HOST_PARTS,
+    ) -> float:
+        """When the first of the shared values a request for these view fields and host
+        texts would use expires (``monotonic`` time); at once (0) when one is not held.
+        Reads nothing (rule 5)."""
+        with self._lock:
+            fields = self._views.get(_key(container))
+            made_parts = [] if fields is None else [(part, fields.get(part)) for part in parts]
+        if fields is None:
+            return 0.0
+        until = float("inf")
+        for part, field in made_parts:
+            if field is None:
+                return 0.0
+            limit = self.setting_max_age if part in SETTING_PARTS else self.max_age
+            until = min(until, field[0] + limit)
+        if host_parts is not None:
+            host = self._hosts.get(frozenset(host_parts))
+            if host is None:
+                return 0.0
+            until = min(until, host[0] + self.max_age)
+        return until
+
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
         """A setting (an ancestor's limit, or a file in ``SETTING_FILES``) shared for
         ``setting_max_age`` (rule 3a); any other file read afresh."""
@@ -184,7 +305,7 @@ class CachingReader(SystemReader):
             return self._read_kept_file(location)
         now = self._monotonic()
         held = self._settings.get(location)
-        if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
+        if held is not None and 0.0 <= self._checked_at(now) - held[0] < self.setting_max_age:
             self._served_setting(held[0])
             return held[1]
         text = super().read_cgroup_file(location)
@@ -260,7 +381,7 @@ class CachingReader(SystemReader):
             return read()[0]
         now = self._monotonic()
         held = self._setting_values.get(key)
-        if held is not None and 0.0 <= now - held[0] < self.setting_max_age:
+        if held is not None and 0.0 <= self._checked_at(now) - held[0] < self.setting_max_age:
             self._served_setting(held[0])
             value: T = held[1]
             return value
@@ -310,10 +431,12 @@ class CachingReader(SystemReader):
         key = frozenset(parts)
         now = self._monotonic()
         cached = self._hosts.get(key)
-        if cached is not None and self._fresh(cached[0], now):
+        if cached is not None and self._fresh(cached[0], self._checked_at(now)):
+            self._measure(cached[0], self.max_age)
             return cached[1]
         snapshot = super().host_snapshot(key)
         self._hosts[key] = (now, snapshot)
+        self._measure(now, self.max_age)
         return snapshot
 
     def cached_view(
@@ -321,7 +444,7 @@ class CachingReader(SystemReader):
     ) -> CgroupView | None:
         """The view ``view_for_container`` would return if every field in ``parts`` is
         still fresh, else None. Reads nothing, so it cannot block on a stalled file."""
-        now = self._monotonic()
+        now = self._checked_at(self._monotonic())
         with self._lock:
             held = self._views.get(_key(container))
             if held is None:
@@ -332,6 +455,7 @@ class CachingReader(SystemReader):
             if field is None or not self._fresh_part(part, field[0], now):
                 return None
             fresh[part] = field
+        self._measure_fields(fresh)
         return _assemble(fresh)
 
     def view_for_container(
@@ -344,10 +468,11 @@ class CachingReader(SystemReader):
         with self._lock:
             held = self._views.get(key)
             fields = dict(held) if held is not None else {}
+        checked = self._checked_at(now)
         fresh = {
             part: fields[part]
             for part in parts
-            if part in fields and self._fresh_part(part, fields[part][0], now)
+            if part in fields and self._fresh_part(part, fields[part][0], checked)
         }
         missing = [part for part in parts if part not in fresh]
         if KMEM_SLABINFO in missing and "memory" not in missing:
@@ -368,7 +493,20 @@ class CachingReader(SystemReader):
                 self._views[key] = merged
                 self._views.move_to_end(key)
                 self._evict_locked(self._monotonic())
+        self._measure_fields(fresh)
         return _assemble(fresh)
+
+    def _measure_fields(self, fields: dict[str, _Field]) -> None:
+        if getattr(self._reading, "measured", None) is None:
+            return
+        until = min(
+            (
+                made + (self.setting_max_age if part in SETTING_PARTS else self.max_age)
+                for part, (made, _, _) in fields.items()
+            ),
+            default=float("inf"),
+        )
+        self._measure(until, 0.0, views=1)
 
     def drop_expired(self) -> None:
         """Drop every expired view, setting file and host snapshot now (rule 4: they

@@ -725,6 +725,7 @@ class SystemReader:
     def __init__(self, root: str = "/") -> None:
         self.root = os.path.abspath(root)
         self._root_slash = self.root.rstrip("/") + "/"
+        self._proc_slash = self._root_slash + "proc/"  # process_identity, once a read
         if not os.path.isdir(os.path.join(self.root, "proc")):
             raise LxcfsModelError(
                 f"{self.root} cannot be read as a system root: it has no proc/ directory"
@@ -853,7 +854,7 @@ class SystemReader:
         stat, no read. NoSuchProcess if there is no such process now."""
         pid = self._checked_pid(pid)
         try:
-            return os.stat(self.path("proc", str(pid))).st_ino
+            return os.stat(f"{self._proc_slash}{pid}").st_ino
         except FileNotFoundError:
             raise NoSuchProcess(f"process {pid} does not exist") from None
         except OSError as error:
