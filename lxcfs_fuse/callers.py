@@ -281,3 +281,6 @@ class CallerResolver:
         expired = [pid for pid, (made, _, _) in self._recent.items() if now - made >= window]
         for pid in expired:
             del self._recent[pid]
+        # Copies sized to what is left: a dict keeps the table of its largest size.
+        self._cache = OrderedDict(self._cache)
+        self._recent = OrderedDict(self._recent)

@@ -77,6 +77,8 @@ class TextMemo:
         with self._lock:
             while self._entries and now - next(iter(self._entries.values()))[0] > self._max_age:
                 self._entries.popitem(last=False)
+            # A copy sized to what is left: a dict keeps the table of its largest size.
+            self._entries = OrderedDict(self._entries)
 
     def clear(self) -> None:
         with self._lock:

@@ -99,6 +99,8 @@ class KeyedStore(Generic[K, V]):
                 entry = self._entries.get(key)
                 if entry is not None and not entry[2].locked():
                     del self._entries[key]
+            # A copy sized to what is left: a dict keeps the table of its largest size.
+            self._entries = OrderedDict(self._entries)
         return len(doomed)
 
     def _key_lock(self, key: K) -> threading.Lock:

@@ -64,10 +64,11 @@ Rules:
    collected.
 4. Bounded: at most ``capacity`` containers' views, setting files and setting values;
    entries are kept in insertion order, expired ones are dropped from the front at every
-   insert, the oldest go first beyond ``capacity``. So the memory held is the views of the
-   containers read during the last ``max_age`` seconds, the setting files and values read
-   during the last ``setting_max_age``, plus one host snapshot per distinct set of host
-   texts (a dozen at most).
+   insert, the oldest go first beyond ``capacity``; ``drop_expired`` also copies each map
+   to one sized for what is left (a dict never shrinks its table by itself). So the memory
+   held is the views of the containers read during the last ``max_age`` seconds, the
+   setting files and values read during the last ``setting_max_age``, plus one host
+   snapshot per distinct set of host texts (a dozen at most).
 5. Looking ahead (``looking_ahead(seconds)``, on this thread only): a value that would be
    stale ``seconds`` from now counts as stale already and is read now. Only the check
    moves: what is read is stamped with the real time, so nothing served is ever older
@@ -519,8 +520,13 @@ class CachingReader(SystemReader):
             self._drop_settings_locked(self._setting_values, now)
             for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
                 del self._hosts[key]
+            # A dict keeps the table of its largest size: after a thousand containers came
+            # and went, about 50 KiB each, for nothing. Copies are sized to what is left.
+            self._views = OrderedDict(self._views)
+            self._settings = OrderedDict(self._settings)
+            self._setting_values = OrderedDict(self._setting_values)
         with self._kept_lock:
-            self._drop_kept_locked(now)
+            self._drop_kept_locked(now)  # at most 256: not worth copying
 
     def _evict_locked(self, now: float) -> None:
         # Oldest container first; one is expired when all its fields are.

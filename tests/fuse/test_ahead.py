@@ -4,7 +4,6 @@ value older than the reader's window allows."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from lxcfs_fuse import ahead
 from lxcfs_fuse.ahead import MARGIN, MAX_GAP, ReadAhead
 from lxcfs_fuse.callers import CallerResolver
 from lxcfs_fuse.content import ContainerContent
+from lxcfs_fuse.deadline import inline_only
 from lxcfs_model import RenderOptions
 from lxcfs_model.io import CachingReader, SystemReader
 
@@ -317,3 +317,28 @@ def test_a_kept_text_is_never_served_to_another_process_on_the_same_pid(tmp_path
     second = content.render("proc/meminfo", CHILD)
     assert second != first
     assert second == _texts_of_every_version(root, RenderOptions(), "proc/meminfo")
+
+
+def test_a_render_ahead_that_would_wait_is_given_up_on_the_serving_thread(
+    tmp_path: Path,
+) -> None:
+    """On the serving thread (``inline_only``), a render ahead that meets a file other than
+    a kernel file (every file of a fixture tree) is given up, never waited for; the
+    reader's own read then reads as before."""
+    root = _root(tmp_path)
+    now = [0.0]
+    content = ContainerContent(CachingReader(str(root), monotonic=lambda: now[0]), RenderOptions())
+    content.ahead = ReadAhead(monotonic=lambda: now[0])
+    content.ahead.step_seconds = 0.0
+    for _ in range(3):
+        content.render("proc/meminfo", CHILD)  # at 0, 4 and 8 ms: the values read at 0
+        now[0] += 0.004
+    now[0] -= 0.003  # 9 ms: the next read is due at 12, the values expire at 10
+    (root / USAGE).write_text(f"{77 * 1048576}\n")
+    with inline_only():
+        assert content.read_ahead() is True  # a step was taken, and given up
+    assert content.ahead.due(content._fresh_until) is None  # and not taken again
+    now[0] += 0.003
+    assert content.render("proc/meminfo", CHILD) == _texts_of_every_version(
+        root, RenderOptions(), "proc/meminfo"
+    )

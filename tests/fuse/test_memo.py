@@ -59,3 +59,20 @@ def test_a_text_kept_at_a_moment_comes_back_only_at_an_equal_moment() -> None:
     assert memo.get("proc/uptime", [host], 12345678903) is None
     assert memo.get("proc/uptime", [host]) is None
     assert memo.get("proc/uptime", [["host"]], 12345678901) is None
+
+
+def test_drop_expired_gives_back_the_table_of_a_burst() -> None:
+    """A dict keeps the table of its largest size; after a burst of thousands of texts has
+    expired, drop_expired leaves the memo no bigger than a fresh one."""
+    import sys
+
+    now = [0.0]
+    memo = TextMemo(max_age=0.02, capacity=8192, monotonic=lambda: now[0])
+    fresh = sys.getsizeof(memo._entries)
+    inputs = [object() for _ in range(4000)]
+    for index, kept in enumerate(inputs):
+        memo.put("proc/meminfo", [kept], str(index))
+    now[0] = 1.0
+    memo.drop_expired()
+    assert len(memo) == 0
+    assert sys.getsizeof(memo._entries) == fresh

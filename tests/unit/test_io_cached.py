@@ -325,3 +325,23 @@ def test_drop_expired_empties_the_reader_once_nothing_is_fresh(tree: Path) -> No
     clock.now += 0.1
     reader.drop_expired()
     assert (len(reader), reader.setting_files(), len(reader._hosts)) == (0, 0, 0)
+
+
+def test_drop_expired_gives_back_the_tables_of_gone_containers(tree: Path) -> None:
+    """Thousands of containers' views and settings expired: drop_expired leaves maps no
+    bigger than a fresh reader's (a dict never shrinks its table by itself)."""
+    import sys
+
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    fresh = sys.getsizeof(reader._views)
+    container = reader.resolve_pid(4242)
+    for index in range(3000):
+        reader._views[("gone", index)] = {"memory": (clock.now, None, ())}
+        reader._settings[f"gone/{index}"] = (clock.now, "1")
+    reader.view_for_container(container, ["memory"])
+    clock.now += 1.0
+    reader.drop_expired()
+    assert len(reader) == 0
+    assert sys.getsizeof(reader._views) == fresh
+    assert sys.getsizeof(reader._settings) == fresh
