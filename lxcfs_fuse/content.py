@@ -431,7 +431,7 @@ class ContainerContent:
         """Rule 9: the kept text if all it was made from is still current for this very
         process; a clock-kept file's text for a new moment rendered from the kept view and
         host snapshot (what the render would use); None otherwise."""
-        reader: Any = generation.reader  # a CachingReader: it made the entry (_keep_until)
+        reader: Any = generation.reader  # a CachingReader: only its measuring makes entries
         if kept.generation is not generation or reader.monotonic() >= kept.until:
             return None
         try:
@@ -609,8 +609,9 @@ class ContainerContent:
     # -------------------------------------------------------------------- reading ahead
 
     def read_ahead(self) -> bool:
-        """One step of reading ahead (rule 8): the first due pair rendered, looking ahead
-        to its next read; whether one was due."""
+        """One step of reading ahead (rule 8): the pair read next rendered looking ahead,
+        if it is due, else a /proc/stat render ahead's second render; whether it took a
+        step."""
         ahead = self.ahead
         generation = self.generation
         looking = getattr(generation.reader, "looking_ahead", None)
