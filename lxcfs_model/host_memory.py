@@ -1,4 +1,5 @@
-"""The host's /proc/meminfo cut once per snapshot into a template the meminfo renderer fills.
+"""The host's /proc/meminfo cut once per snapshot into a template the meminfo renderer fills,
+and read for the numbers other files need (MemTotal, SwapTotal).
 
 Rules:
 1. Parsing happens once per ``HostSnapshot`` (its ``meminfo_layout`` cached property calls
@@ -12,18 +13,22 @@ Rules:
    last line ended) that gives exactly what its line-by-line loop gives, and falls back to
    that loop for anything else; tests/properties/test_parser_fast_paths.py holds both to the
    loop as it stood before the fast path.
+5. ``HostMeminfoNumbers`` (``HostSnapshot.meminfo_kb``) reads a label's number when asked:
+   renders ask for one or two labels of ~55, and reading them all cost a fresh snapshot's
+   meminfo render more than the render itself. Iterating reads them all, the same way.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Final, TypeVar, overload
 
 import attrs
 
 from lxcfs_model.line_breaks import newline_is_the_only_line_break
 
-__all__ = ["COMPUTED_LABELS", "MeminfoLayout", "parse_meminfo"]
+__all__ = ["COMPUTED_LABELS", "HostMeminfoNumbers", "MeminfoLayout", "parse_meminfo"]
 
 # The lines of /proc/meminfo computed per container (lxcfs_model.render.meminfo), in the
 # kernel's order.
@@ -35,6 +40,7 @@ COMPUTED_LABELS = (
     "ShmemHugePages", "ShmemPmdMapped",
 )  # fmt: skip
 _COMPUTED = frozenset(COMPUTED_LABELS)
+_POSITION = {label: position for position, label in enumerate(COMPUTED_LABELS)}
 
 
 def _prefix_tree_alternation(words: Iterable[str]) -> str:
@@ -57,31 +63,68 @@ def _prefix_tree_alternation(words: Iterable[str]) -> str:
     return "(?:" + "|".join(alternatives) + ")" + ("?" if ends_here else "")
 
 
-# A computed line after its preceding "\n", up to its own "\n" (excluded): labels hold no
-# colon, so the colon matched is the line's first, the one str.partition cuts at.
-_COMPUTED_LINE = re.compile("\n(" + _prefix_tree_alternation(COMPUTED_LABELS) + "):[^\n]*")
+# A computed line after its preceding "\n", up to its own "\n" (excluded), cut into its
+# label and what follows the colon: labels hold no colon, so the colon matched is the
+# line's first, the one str.partition cuts at.
+_COMPUTED_LINE = re.compile("\n(" + _prefix_tree_alternation(COMPUTED_LABELS) + "):([^\n]*)")
 
 
 @attrs.frozen
 class MeminfoLayout:
-    """The host's meminfo as a ``%`` template: ``template % {label: kB}`` gives the file with
-    every computed line replaced (``slots`` lists those labels, in the host's order). A
-    computed line becomes the kernel's ``show_val_kb`` form, ``"<label>:"`` padded to 16
-    columns, ``%8d``, ``" kB"``; its placeholder is ``%(<label>)8d`` (``%`` mapping keys may
-    hold balanced parentheses, so ``%(Active(anon))8d`` works)."""
+    """The host's meminfo as a ``%`` template: ``fill(numbers)`` gives the file with every
+    computed line replaced (``slots`` lists those labels, in the host's order, a repeated
+    label once per line). A computed line becomes the kernel's ``show_val_kb`` form,
+    ``"<label>:"`` padded to 16 columns, ``%8d``, ``" kB"``; its ``%8d`` is positional, the
+    n-th for the n-th slot, and every ``%`` of the host's text is doubled."""
 
     template: str
     slots: tuple[str, ...]
+    # What followed each slot's colon on the host's line, for ``host_number`` ("%" doubled
+    # on the fast path, which changes no number). The template and slots are the layout.
+    _host_rests: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+    # Each slot's index in a COMPUTED_LABELS-ordered tuple; None when the slots are
+    # COMPUTED_LABELS themselves (a kernel with zswap), so ``fill`` formats the tuple as is.
+    _picks: tuple[int, ...] | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        picks = (
+            None if self.slots == COMPUTED_LABELS else tuple(map(_POSITION.__getitem__, self.slots))
+        )
+        object.__setattr__(self, "_picks", picks)
+
+    def fill(self, numbers: tuple[int, ...]) -> str:
+        """The file, given one number per ``COMPUTED_LABELS`` entry, in that order. (A tuple
+        rather than a mapping: ``%`` looks up a named placeholder at a cost, per line.)"""
+        if self._picks is None:
+            return self.template % numbers
+        return self.template % tuple(map(numbers.__getitem__, self._picks))
+
+    def host_number(self, label: str) -> int | None:
+        """The host's own number for ``label`` (one of ``COMPUTED_LABELS``), read as
+        ``HostMeminfoNumbers`` reads it: the first of its lines that has one. MemTotal and
+        SwapTotal are computed lines, so the renderer needs no second pass for them."""
+        after = 0
+        while True:
+            try:
+                at = self.slots.index(label, after)
+            except ValueError:
+                return None
+            number = _leading_number(self._host_rests[at])
+            if number is not None:
+                return number
+            after = at + 1
 
 
 def _computed_line_template(label: str) -> str:
-    return f"{label + ':':<16}%({label})8d kB\n"
+    return f"{label + ':':<16}%8d kB\n"
 
 
 # Each computed line's template, after the "\n" that ends the line before it.
 _AFTER_NEWLINE_TEMPLATES = {
     label: "\n" + _computed_line_template(label)[:-1] for label in COMPUTED_LABELS
 }
+# The same in COMPUTED_LABELS order: a kernel with zswap prints exactly these lines.
+_TEMPLATES_IN_LABEL_ORDER = tuple(_AFTER_NEWLINE_TEMPLATES.values())
 
 
 def parse_meminfo(text: str) -> MeminfoLayout:
@@ -91,20 +134,127 @@ def parse_meminfo(text: str) -> MeminfoLayout:
         # the split cuts out exactly the computed lines, their own "\n" left in the next
         # piece. "%" is doubled first: a computed label holds none, so it matches alike.
         pieces = _COMPUTED_LINE.split("\n" + text.replace("%", "%%"))
-        slots = pieces[1::2]
-        pieces[1::2] = map(_AFTER_NEWLINE_TEMPLATES.__getitem__, slots)
-        return MeminfoLayout(template="".join(pieces)[1:], slots=tuple(slots))
+        slots = tuple(pieces[1::3])
+        rests = tuple(pieces[2::3])
+        del pieces[2::3]
+        if slots == COMPUTED_LABELS:
+            pieces[1::2] = _TEMPLATES_IN_LABEL_ORDER
+        else:
+            pieces[1::2] = map(_AFTER_NEWLINE_TEMPLATES.__getitem__, slots)
+        return MeminfoLayout("".join(pieces)[1:], slots, rests)
     return _parse_meminfo_line_by_line(text)
 
 
 def _parse_meminfo_line_by_line(text: str) -> MeminfoLayout:
     parts: list[str] = []
     slots: list[str] = []
+    rests: list[str] = []
     for line in text.splitlines(keepends=True):
-        label, colon, _rest = line.partition(":")
+        label, colon, rest = line.partition(":")
         if colon and label in _COMPUTED:
             parts.append(_computed_line_template(label))
             slots.append(label)
+            rests.append(rest)  # its line break is whitespace to str.split, like a "\n"
         else:
             parts.append(line.replace("%", "%%"))
-    return MeminfoLayout(template="".join(parts), slots=tuple(slots))
+    return MeminfoLayout("".join(parts), tuple(slots), tuple(rests))
+
+
+def _leading_number(rest: str) -> int | None:
+    """The number a meminfo line shows after its colon: the first word, when it is ASCII
+    digits (``str.isdigit`` alone accepts "²", which ``int`` refuses)."""
+    words = rest.split(None, 1)
+    if words and words[0].isascii() and words[0].isdigit():
+        return int(words[0])
+    return None
+
+
+_Default = TypeVar("_Default")
+# Numbers are ASCII digits, never negative.
+_NOT_LOOKED_UP: Final = -1
+
+
+class HostMeminfoNumbers(Mapping[str, int]):
+    """Host /proc/meminfo as label -> number (kB; pages for the HugePages_ counters).
+
+    A line's label is its text before the first colon, its number the first word after
+    that colon when the word is ASCII digits (``_leading_number``); lines without a colon
+    or a number are skipped, and a label's first line with a number counts. A lookup reads
+    only the lines of its label (rule 5) when "\n" is the text's only line break;
+    iterating, or any other text, reads every line.
+    """
+
+    __slots__ = ("_every", "_lines_after_newlines", "_looked_up", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        # "\n" + text, in which "\n<label>:" starts exactly the lines of <label> (a label
+        # holds no colon); None when str.splitlines would cut lines elsewhere too.
+        self._lines_after_newlines = "\n" + text if newline_is_the_only_line_break(text) else None
+        self._every: dict[str, int] | None = None
+        # The labels looked up so far: a snapshot is shared by every render while it is
+        # current, and they all ask for the same few.
+        self._looked_up: dict[str, int | None] = {}
+
+    def _number(self, label: str) -> int | None:
+        searched = self._lines_after_newlines
+        if searched is None or type(label) is not str:
+            return self._all().get(label)
+        number = self._looked_up.get(label, _NOT_LOOKED_UP)
+        if number == _NOT_LOOKED_UP:
+            number = self._looked_up[label] = self._search(searched, label)
+        return number
+
+    @staticmethod
+    def _search(searched: str, label: str) -> int | None:
+        if ":" in label or "\n" in label:
+            return None  # a label ends at its line's first colon, and within its line
+        start_of_label = "\n" + label + ":"
+        at = searched.find(start_of_label)
+        while at >= 0:
+            after_colon = at + len(start_of_label)
+            line_end = searched.find("\n", after_colon)
+            rest = searched[after_colon:] if line_end < 0 else searched[after_colon:line_end]
+            number = _leading_number(rest)
+            if number is not None:
+                return number
+            if line_end < 0:
+                return None
+            at = searched.find(start_of_label, line_end)
+        return None
+
+    def _all(self) -> dict[str, int]:
+        # Two threads may both read it: the same dict either way, so no lock.
+        if self._every is None:
+            values: dict[str, int] = {}
+            for line in self._text.splitlines():
+                label, colon, rest = line.partition(":")
+                number = _leading_number(rest) if colon else None
+                if number is not None:
+                    values.setdefault(label, number)
+            self._every = values
+        return self._every
+
+    def __getitem__(self, label: str) -> int:
+        number = self._number(label)
+        if number is None:
+            raise KeyError(label)
+        return number
+
+    @overload
+    def get(self, label: str, /) -> int | None: ...
+    @overload
+    def get(self, label: str, /, default: int | _Default) -> int | _Default: ...
+    def get(self, label: str, /, default: object = None) -> object:
+        """The label's number, or ``default`` (without a KeyError raised and caught)."""
+        number = self._number(label)
+        return default if number is None else number
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"HostMeminfoNumbers({self._all()!r})"

@@ -29,7 +29,7 @@ import attrs
 from lxcfs_model.cpuset import parse_cpuset
 from lxcfs_model.errors import ParseError
 from lxcfs_model.host_cpu import CpuinfoLayout, StatLayout, parse_cpuinfo, parse_stat
-from lxcfs_model.host_memory import MeminfoLayout, parse_meminfo
+from lxcfs_model.host_memory import HostMeminfoNumbers, MeminfoLayout, parse_meminfo
 
 __all__ = [
     "CgroupVersion",
@@ -318,15 +318,9 @@ class HostSnapshot:
 
     @functools.cached_property
     def meminfo_kb(self) -> Mapping[str, int]:
-        """Host /proc/meminfo as label -> kB (or pages, for the HugePages_ counters)."""
-        values: dict[str, int] = {}
-        for line in self.meminfo.splitlines():
-            label, colon, rest = line.partition(":")
-            fields = rest.split()
-            # isascii: str.isdigit alone accepts "²", which int() refuses.
-            if colon and fields and fields[0].isascii() and fields[0].isdigit():
-                values.setdefault(label, int(fields[0]))
-        return values
+        """Host /proc/meminfo as label -> kB (or pages, for the HugePages_ counters), each
+        label read when first asked for (``lxcfs_model.host_memory.HostMeminfoNumbers``)."""
+        return HostMeminfoNumbers(self.meminfo)
 
 
 # ---------------------------------------------------------------------------------- request

@@ -28,6 +28,8 @@ most MemTotal. The rest are memory.stat amounts, see ``PROVENANCE``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from lxcfs_model.memory import (
     STAT_FIELDS,
     SWAP_SOURCES,
@@ -189,8 +191,8 @@ def render(inputs: RenderInputs) -> Rendered:
     host = inputs.host
     if memory is None:
         return host_fallback(host.meminfo, inputs, "no memory cgroup for this container")
-    host_kb = host.meminfo_kb
-    host_total_kb = host_kb.get("MemTotal", 0)
+    layout = host.meminfo_layout
+    host_total_kb = layout.host_number("MemTotal") or 0
     if host_total_kb <= 0:
         return host_fallback(host.meminfo, inputs, "host /proc/meminfo has no MemTotal")
 
@@ -216,64 +218,99 @@ def render(inputs: RenderInputs) -> Rendered:
     reclaimable = active_file + inactive_file + amounts["slab_reclaimable_bytes"]
     mem_available_kb = min(mem_total_kb, mem_free_kb + reclaimable // 1024)
 
-    swap = swap_figures(memory, inputs.options, host_kb.get("SwapTotal", 0))
+    swap = swap_figures(memory, inputs.options, layout.host_number("SwapTotal") or 0)
     zswap_shown = memory.zswap_accounting and not inputs.options.disable_zswap
 
-    values = {
-        "MemTotal": mem_total_kb,
-        "MemFree": mem_free_kb,
-        "MemAvailable": mem_available_kb,
-        "Buffers": 0,
-        "Cached": amounts["cache_bytes"] // 1024,
-        "SwapCached": 0,
-        "Active": (active_anon + active_file) // 1024,
-        "Inactive": (inactive_anon + inactive_file) // 1024,
-        "Active(anon)": active_anon // 1024,
-        "Inactive(anon)": inactive_anon // 1024,
-        "Active(file)": active_file // 1024,
-        "Inactive(file)": inactive_file // 1024,
-        "Unevictable": amounts["unevictable_bytes"] // 1024,
-        "SwapTotal": swap.total_kb,
-        "SwapFree": swap.total_kb - swap.used_kb,
-        "Zswap": amounts["zswap_bytes"] // 1024 if zswap_shown else 0,
-        "Zswapped": amounts["zswapped_bytes"] // 1024 if zswap_shown else 0,
-        "Dirty": amounts["dirty_bytes"] // 1024,
-        "Writeback": amounts["writeback_bytes"] // 1024,
-        "AnonPages": max(0, active_anon + inactive_anon - amounts["shmem_bytes"]) // 1024,
-        "Mapped": amounts["mapped_bytes"] // 1024,
-        "Shmem": amounts["shmem_bytes"] // 1024,
-        "Slab": amounts["slab_bytes"] // 1024,
-        "SReclaimable": amounts["slab_reclaimable_bytes"] // 1024,
-        "SUnreclaim": amounts["slab_unreclaimable_bytes"] // 1024,
-        "AnonHugePages": amounts["anon_huge_bytes"] // 1024,
-        "ShmemHugePages": amounts["shmem_huge_bytes"] // 1024,
-        "ShmemPmdMapped": 0,
-    }
-    text = host.meminfo_layout.template % values
+    # One number per host_memory.COMPUTED_LABELS entry, in that order (what fill takes).
+    numbers = (
+        mem_total_kb,  # MemTotal
+        mem_free_kb,  # MemFree
+        mem_available_kb,  # MemAvailable
+        0,  # Buffers
+        amounts["cache_bytes"] // 1024,  # Cached
+        0,  # SwapCached
+        (active_anon + active_file) // 1024,  # Active
+        (inactive_anon + inactive_file) // 1024,  # Inactive
+        active_anon // 1024,  # Active(anon)
+        inactive_anon // 1024,  # Inactive(anon)
+        active_file // 1024,  # Active(file)
+        inactive_file // 1024,  # Inactive(file)
+        amounts["unevictable_bytes"] // 1024,  # Unevictable
+        swap.total_kb,  # SwapTotal
+        swap.total_kb - swap.used_kb,  # SwapFree
+        amounts["zswap_bytes"] // 1024 if zswap_shown else 0,  # Zswap
+        amounts["zswapped_bytes"] // 1024 if zswap_shown else 0,  # Zswapped
+        amounts["dirty_bytes"] // 1024,  # Dirty
+        amounts["writeback_bytes"] // 1024,  # Writeback
+        max(0, active_anon + inactive_anon - amounts["shmem_bytes"]) // 1024,  # AnonPages
+        amounts["mapped_bytes"] // 1024,  # Mapped
+        amounts["shmem_bytes"] // 1024,  # Shmem
+        amounts["slab_bytes"] // 1024,  # Slab
+        amounts["slab_reclaimable_bytes"] // 1024,  # SReclaimable
+        amounts["slab_unreclaimable_bytes"] // 1024,  # SUnreclaim
+        amounts["anon_huge_bytes"] // 1024,  # AnonHugePages
+        amounts["shmem_huge_bytes"] // 1024,  # ShmemHugePages
+        0,  # ShmemPmdMapped
+    )
+    text = layout.fill(numbers)
 
-    v1 = memory.version == "v1"
-    quantities: dict[str, object] = {
-        "cgroup_path": memory.path,
-        "cgroup_version": memory.version,
-        "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
-        "limit": (
-            f"{limit.limit} bytes set on {limit.path} = {limit_kb} kB"
-            if limit is not None
-            else "no limit set"
-        ),
-        "limit_path": limit.path if limit is not None else "none",
-        "limit_bytes": limit.limit if limit is not None else "none",
-        "limit_kb": limit_kb if limit_kb is not None else "none",
-        "host_mem_total_kb": host_total_kb,
-        "mem_total_kb": mem_total_kb,
-        "usage_file": "memory.usage_in_bytes" if v1 else "memory.current",
-        "usage_bytes": usage_bytes,
-        "usage_kb": usage_kb,
-        "mem_free_kb": mem_free_kb,
-        "mem_available_kb": mem_available_kb,
-        "zswap_shown": zswap_shown,
-        **swap.quantities(),
-        **_KEY_QUANTITIES[memory.version],
-        **amounts,
-    }
-    return Rendered(text=text, history=inputs.history, quantities=quantities)
+    def word_quantities() -> dict[str, object]:
+        v1 = memory.version == "v1"
+        return {
+            "cgroup_path": memory.path,
+            "cgroup_version": memory.version,
+            "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
+            "limit": (
+                f"{limit.limit} bytes set on {limit.path} = {limit_kb} kB"
+                if limit is not None
+                else "no limit set"
+            ),
+            "limit_path": limit.path if limit is not None else "none",
+            "limit_bytes": limit.limit if limit is not None else "none",
+            "limit_kb": limit_kb if limit_kb is not None else "none",
+            "host_mem_total_kb": host_total_kb,
+            "mem_total_kb": mem_total_kb,
+            "usage_file": "memory.usage_in_bytes" if v1 else "memory.current",
+            "usage_bytes": usage_bytes,
+            "usage_kb": usage_kb,
+            "mem_free_kb": mem_free_kb,
+            "mem_available_kb": mem_available_kb,
+            "zswap_shown": zswap_shown,
+            **swap.quantities(),
+            **_KEY_QUANTITIES[memory.version],
+            **amounts,
+        }
+
+    return Rendered(
+        text=text, history=inputs.history, quantities=_WordedOnFirstRead(word_quantities)
+    )
+
+
+class _WordedOnFirstRead(Mapping[str, object]):
+    """A render's quantities, worded when first read: only --explain and the docs read
+    them, never the daemon, and wording them (sentences, ~60 entries) cost a fifth of a
+    render."""
+
+    __slots__ = ("_whole", "_word")
+
+    def __init__(self, word: Callable[[], dict[str, object]]) -> None:
+        self._word = word
+        self._whole: dict[str, object] | None = None
+
+    def _all(self) -> dict[str, object]:
+        # Two threads may both word it: the same dict either way, so no lock.
+        if self._whole is None:
+            self._whole = self._word()
+        return self._whole
+
+    def __getitem__(self, name: str) -> object:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())

@@ -9,6 +9,12 @@ message would reach every container, so each is held to its previous implementat
 below verbatim from commit ace625b (only renamed ``_reference_*``): the oracle, not code to
 edit. ``_s390_segments`` is imported, not copied: the fast path never runs on s390x texts.
 
+``HostSnapshot.meminfo_kb`` became ``host_memory.HostMeminfoNumbers``, which reads only the
+lines of the label asked for, and the meminfo template became positional (``%8d`` filled
+from a tuple, with ``MeminfoLayout.host_number`` reading MemTotal and SwapTotal from the
+cut lines): both are held to the code of commit aef31f7, copied below as
+``_reference_meminfo_kb`` (the template by what it renders, ``_rendered_layout``).
+
 The mangled texts carry what the fast paths must refuse: other line breaks (``\\r``, ``\\v``,
 ``\\x1c``, ``\\x85``, ``\\u2028``), tabs, blank lines, repeated keys and CPUs, signs, unicode
 and superscript digits, ``_`` inside numbers, 30 and 5,000 digit numbers, a missing last
@@ -17,6 +23,7 @@ newline, a third field, stray ``cpu`` and ``processor`` lines, ``%`` signs.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,7 +36,7 @@ from hypothesis import strategies as st
 from lxcfs_model import cgroup_parsers, host_cpu, host_memory
 from lxcfs_model.errors import ParseError
 from lxcfs_model.host_cpu import STAT_FIELDS, CpuinfoLayout, StatLayout, _s390_segments
-from lxcfs_model.host_memory import MeminfoLayout
+from lxcfs_model.host_memory import HostMeminfoNumbers, MeminfoLayout
 from lxcfs_model.line_breaks import newline_is_the_only_line_break
 from tests.strategies import host_meminfo_text, host_meminfo_values, host_snapshots, memory_cgroups
 
@@ -89,6 +96,18 @@ def _reference_parse_meminfo(text: str) -> MeminfoLayout:
         else:
             parts.append(line.replace("%", "%%"))
     return MeminfoLayout(template="".join(parts), slots=tuple(slots))
+
+
+def _reference_meminfo_kb(meminfo: str) -> Mapping[str, int]:
+    """Host /proc/meminfo as label -> kB (or pages, for the HugePages_ counters)."""
+    values: dict[str, int] = {}
+    for line in meminfo.splitlines():
+        label, colon, rest = line.partition(":")
+        fields = rest.split()
+        # isascii: str.isdigit alone accepts "²", which int() refuses.
+        if colon and fields and fields[0].isascii() and fields[0].isdigit():
+            values.setdefault(label, int(fields[0]))
+    return values
 
 
 _PROCESSOR_LINE = re.compile(r"processor\s*:\s*([0-9]+)")
@@ -328,13 +347,38 @@ def test_flat_keyed_matches_the_reference_on_mangled_texts(text: str) -> None:
     _assert_same(_flat_keyed, _reference_flat_keyed, text)
 
 
+# One distinct number per computed label, 8 digits like most of the kernel's, and one
+# wider (the kernel widens such a line): a template that swapped, dropped or mis-padded a
+# slot renders differently.
+_FILL_NUMBERS = (*range(10_000_001, 10_000_001 + len(COMPUTED_LABELS) - 1), 10**12)
+
+
+def _rendered_layout(text: str) -> tuple[tuple[str, ...], str]:
+    """The new layout's slots, and its template filled from a tuple."""
+    layout = host_memory.parse_meminfo(text)
+    return layout.slots, layout.fill(_FILL_NUMBERS)
+
+
+def _rendered_reference_layout(text: str) -> tuple[tuple[str, ...], str]:
+    """The old layout's slots, and its template filled by label."""
+    layout = _reference_parse_meminfo(text)
+    return layout.slots, layout.template % dict(zip(COMPUTED_LABELS, _FILL_NUMBERS, strict=True))
+
+
 @given(MEMINFO_TEXTS)
 def test_meminfo_layout_matches_the_reference_on_kernel_texts(text: str) -> None:
-    """A kernel /proc/meminfo gives the same template and slots."""
-    _assert_same(host_memory.parse_meminfo, _reference_parse_meminfo, text)
+    """A kernel /proc/meminfo gives the same slots, and the same file once filled."""
+    _assert_same(_rendered_layout, _rendered_reference_layout, text)
+
+
+def _computed_lines(*labels: str) -> str:
+    return "".join(f"{label}: {number} kB\n" for number, label in enumerate(labels))
 
 
 @given(mangled(MEMINFO_TEXTS))
+# All 28 computed lines, but not in the kernel's order; and one twice, another missing.
+@example(_computed_lines(COMPUTED_LABELS[1], COMPUTED_LABELS[0], *COMPUTED_LABELS[2:]))
+@example(_computed_lines(COMPUTED_LABELS[0], *COMPUTED_LABELS[:-1]))
 @example("Active(anon): 1 kB\nActive: 2 kB\nActive(foo): 3 kB\n")
 @example("MemTotal: 1 kB")  # no last newline: the computed line still gains one
 @example("MemTotal:1%\n5% used\n")
@@ -343,8 +387,113 @@ def test_meminfo_layout_matches_the_reference_on_kernel_texts(text: str) -> None
 @example(" MemTotal: 1 kB\nMemTotal : 1 kB\nMemTotal: 1 kB\nMemTotal: 2 kB\n")
 @example("")
 def test_meminfo_layout_matches_the_reference_on_mangled_texts(text: str) -> None:
-    """Any mangled /proc/meminfo gives the same template and slots."""
-    _assert_same(host_memory.parse_meminfo, _reference_parse_meminfo, text)
+    """Any mangled /proc/meminfo gives the same slots, and the same file once filled."""
+    _assert_same(_rendered_layout, _rendered_reference_layout, text)
+
+
+# Pieces of odd meminfo lines: labels the kernel prints and near misses, separators, first
+# words (non-ASCII digits, signs, "%", 30 and 5,000 digits), tails and every line end.
+_ODD_LABELS = (
+    *COMPUTED_LABELS[:3], "SwapTotal", "Active", "Active(anon)", "HugePages_Total", "",
+    " MemTotal", "MemTotal ", "Mem%Total", "%", "Mem Total", "a\x1fb", "\u00b2", "M\xe9m",
+)  # fmt: skip
+_ODD_WORDS = (
+    "0", "7", "0012", "123456789", "", "\u00b2", "\u0661", "\uff11", "12a", "-1", "+1", "1_0",
+    "%", "%8d", "%(MemTotal)8d", "9" * 30, "9" * 5000, "kB",
+)  # fmt: skip
+_ODD_ENDS = ("\n", "\n", "\n", "\r\n", "\r", "\v", "\x1c", "\x85", "\u2028", "")
+ODD_MEMINFO_LINES = st.builds(
+    "{}{}{}{}{}{}".format,
+    st.sampled_from(_ODD_LABELS) | st.text(max_size=4),
+    st.sampled_from((":", ":", ":", "", "::", " :")),
+    st.sampled_from(("", " ", "   ", "\t", " \x1f", "\xa0")),
+    st.sampled_from(_ODD_WORDS),
+    st.sampled_from(("", " kB", " kB %", "\t1", " 2 kB", "%")),
+    st.sampled_from(_ODD_ENDS),
+)
+ODD_MEMINFO_TEXTS = st.lists(ODD_MEMINFO_LINES, max_size=12).map("".join)
+ANY_MEMINFO_TEXTS = st.one_of(MEMINFO_TEXTS, mangled(MEMINFO_TEXTS), ODD_MEMINFO_TEXTS)
+
+
+def _labels_to_ask(text: str, reference: Mapping[str, int]) -> list[str]:
+    """Every label the text has (a line's text before its first colon, whatever cut its
+    lines), the computed ones, and labels no line can have."""
+    lines = text.split("\n")
+    labels = {line.partition(":")[0] for line in text.splitlines()}
+    labels |= {line.partition(":")[0] for line in lines}
+    labels |= set(reference) | set(COMPUTED_LABELS)
+    # Near misses a search for "\n<label>:" would find: up to a line's last colon, and
+    # across a line end.
+    labels |= {line.rpartition(":")[0] for line in lines}
+    labels |= {f"{one}\n{two.partition(':')[0]}" for one, two in itertools.pairwise(lines)}
+    labels |= {"", "MemTotal:", "a:b", "MemTotal\nMemFree", "MemFree\r", "Nope"}
+    return sorted(labels)
+
+
+_MEMINFO_NUMBERS_EXAMPLES = (
+    "MemTotal: 5 kB\nMemTotal: 6 kB\n",  # the first line counts
+    "MemTotal: x kB\nMemTotal: 6 kB\n",  # ... the first one with a number
+    "MemTotal: \u00b2 kB\nSwapTotal: \u0661 kB\n",  # isdigit, but not ASCII: no number
+    "MemTotal 5 kB\nMemTotal:\n:7\n",  # no colon; no word after it; an empty label
+    "MemTotal: 5%\nMem%Total: 9 kB\nMemTotal: 6 kB\n",  # "%" is just a character here
+    "MemTotal:       16320316 kB",  # no last newline
+    "MemTotal: 5 kB\r\nSwapTotal:\t7\rMemFree: 8 kB\x85Active: 9\n",  # other line breaks
+    "a\x1cMemTotal: 5 kB\n",  # a line break str.split("\n") does not see
+    "MemTotal:\x1f5\x1fkB\n",  # \x1f: whitespace to str.split, but no line break
+    "MemTotal: 0012 kB\nHugePages_Total:       0\n",
+    "Foo: " + "9" * 5000 + "\nMemTotal: 5 kB\n",  # int() refuses 5,000 digits
+    "MemTotal: " + "9" * 5000 + "\n",
+    "a:b: 5 kB\nMemTotal: 1:2 kB\n",  # a label ends at the first colon
+    "MemTotal\nMemFree: 2 kB\n",  # and within its line
+    "",
+)
+
+
+@given(ANY_MEMINFO_TEXTS)
+@example(_MEMINFO_NUMBERS_EXAMPLES[0])
+@example(_MEMINFO_NUMBERS_EXAMPLES[1])
+@example(_MEMINFO_NUMBERS_EXAMPLES[2])
+@example(_MEMINFO_NUMBERS_EXAMPLES[3])
+@example(_MEMINFO_NUMBERS_EXAMPLES[4])
+@example(_MEMINFO_NUMBERS_EXAMPLES[5])
+@example(_MEMINFO_NUMBERS_EXAMPLES[6])
+@example(_MEMINFO_NUMBERS_EXAMPLES[7])
+@example(_MEMINFO_NUMBERS_EXAMPLES[8])
+@example(_MEMINFO_NUMBERS_EXAMPLES[9])
+@example(_MEMINFO_NUMBERS_EXAMPLES[10])
+@example(_MEMINFO_NUMBERS_EXAMPLES[11])
+@example(_MEMINFO_NUMBERS_EXAMPLES[12])
+@example(_MEMINFO_NUMBERS_EXAMPLES[13])
+@example(_MEMINFO_NUMBERS_EXAMPLES[14])
+def test_meminfo_numbers_match_the_reference(text: str) -> None:
+    """Looked up one label at a time, as a whole, or from the layout's computed lines, the
+    host's meminfo numbers are the old dict's: same labels, order and numbers, KeyError and
+    default alike; where the old dict raised (a number int() refuses), reading it all
+    raises the same."""
+    try:
+        reference = _reference_meminfo_kb(text)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=re.escape(str(error))):
+            dict(HostMeminfoNumbers(text))
+        return
+    for label in _labels_to_ask(text, reference):
+        # A fresh mapping per label: each lookup is then the first, as in a render.
+        assert HostMeminfoNumbers(text).get(label) == reference.get(label), label
+        assert HostMeminfoNumbers(text).get(label, -7) == reference.get(label, -7), label
+        assert (label in HostMeminfoNumbers(text)) == (label in reference), label
+        if label not in reference:
+            with pytest.raises(KeyError):
+                HostMeminfoNumbers(text)[label]
+    numbers = HostMeminfoNumbers(text)
+    first = [numbers.get(label) for label in _labels_to_ask(text, reference)]
+    assert list(numbers.items()) == list(reference.items())
+    assert len(numbers) == len(reference)
+    assert numbers == reference
+    # Asked again, after the whole was read: the same answers.
+    assert [numbers.get(label) for label in _labels_to_ask(text, reference)] == first
+    layout = host_memory.parse_meminfo(text)
+    for label in COMPUTED_LABELS:
+        assert layout.host_number(label) == reference.get(label), label
 
 
 @given(STAT_TEXTS)

@@ -62,11 +62,42 @@ def test_meminfo_template_replaces_only_computed_lines(fast_paths_only: None) ->
     layout = host_memory.parse_meminfo(text)
     assert layout.slots == ("MemTotal", "Active(anon)", "Active")
     assert layout.template == (
-        "MemTotal:       %(MemTotal)8d kB\n"
+        "MemTotal:       %8d kB\n"
         "Percpu:             1%%00 kB\n"
-        "Active(anon):   %(Active(anon))8d kB\n"
-        "Active:         %(Active)8d kB\n"
+        "Active(anon):   %8d kB\n"
+        "Active:         %8d kB\n"
         "HugePages_Total:       0\n"
+    )
+    # fill takes one number per COMPUTED_LABELS entry, in that order, and picks the slots'.
+    numbers = tuple(range(100, 100 + len(host_memory.COMPUTED_LABELS)))
+    assert host_memory.COMPUTED_LABELS[0] == "MemTotal"  # 100
+    assert host_memory.COMPUTED_LABELS[6] == "Active"  # 106
+    assert host_memory.COMPUTED_LABELS[8] == "Active(anon)"  # 108
+    assert layout.fill(numbers) == (
+        "MemTotal:            100 kB\n"
+        "Percpu:             1%00 kB\n"
+        "Active(anon):        108 kB\n"
+        "Active:              106 kB\n"
+        "HugePages_Total:       0\n"
+    )
+    assert (layout.host_number("MemTotal"), layout.host_number("Active")) == (16320316, 1000000)
+    assert layout.host_number("SwapTotal") is None
+
+
+def test_kernel_order_meminfo_fills_its_numbers_as_given(fast_paths_only: None) -> None:
+    """A host printing every computed line in the kernel's order (the common case, which
+    fill formats without picking) shows each number on its own line."""
+    text = "".join(f"{label}: 1 kB\n" for label in host_memory.COMPUTED_LABELS) + "Mlocked: 5 kB\n"
+    numbers = tuple(range(1, 1 + len(host_memory.COMPUTED_LABELS)))
+    layout = host_memory.parse_meminfo(text)
+    assert layout.slots == host_memory.COMPUTED_LABELS
+    assert (
+        layout.fill(numbers)
+        == "".join(
+            f"{label + ':':<16}{number:8d} kB\n"
+            for label, number in zip(host_memory.COMPUTED_LABELS, numbers, strict=True)
+        )
+        + "Mlocked: 5 kB\n"
     )
 
 
