@@ -28,8 +28,6 @@ most MemTotal. The rest are memory.stat amounts, see ``PROVENANCE``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-
 from lxcfs_model.memory import (
     STAT_FIELDS,
     SWAP_SOURCES,
@@ -39,7 +37,7 @@ from lxcfs_model.memory import (
     swap_figures,
 )
 from lxcfs_model.provenance import FileProvenance, LineRule
-from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.rendering import Rendered, RenderInputs, WordedOnFirstRead, host_fallback
 
 __all__ = ["PROVENANCE", "render"]
 
@@ -282,35 +280,5 @@ def render(inputs: RenderInputs) -> Rendered:
         }
 
     return Rendered(
-        text=text, history=inputs.history, quantities=_WordedOnFirstRead(word_quantities)
+        text=text, history=inputs.history, quantities=WordedOnFirstRead(word_quantities)
     )
-
-
-class _WordedOnFirstRead(Mapping[str, object]):
-    """A render's quantities, worded when first read: only --explain and the docs read
-    them, never the daemon, and wording them (sentences, ~60 entries) cost a fifth of a
-    render."""
-
-    __slots__ = ("_whole", "_word")
-
-    def __init__(self, word: Callable[[], dict[str, object]]) -> None:
-        self._word = word
-        self._whole: dict[str, object] | None = None
-
-    def _all(self) -> dict[str, object]:
-        # Two threads may both word it: the same dict either way, so no lock.
-        if self._whole is None:
-            self._whole = self._word()
-        return self._whole
-
-    def __getitem__(self, name: str) -> object:
-        return self._all()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def __repr__(self) -> str:
-        return repr(self._all())

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
 
 import attrs
@@ -61,7 +61,7 @@ import attrs
 from lxcfs_model.history import StatHistory
 from lxcfs_model.host_cpu import STAT_FIELDS
 from lxcfs_model.provenance import FileProvenance, LineRule
-from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.rendering import Rendered, RenderInputs, WordedOnFirstRead, host_fallback
 from lxcfs_model.values import CpuTime
 from lxcfs_model.visible import VisibleCpus, visible_cpus, visible_quantities
 
@@ -429,43 +429,10 @@ def _render(inputs: RenderInputs) -> Rendered:
     return Rendered(
         text=text,
         history=attrs.evolve(inputs.history, stat=stat_history),
-        quantities=_Quantities(quantities, visible, host.online_cpus),
+        quantities=WordedOnFirstRead(
+            lambda: visible_quantities(visible, host.online_cpus) | quantities
+        ),
     )
-
-
-class _Quantities(Mapping[str, object]):
-    """This render's quantities, the visible-CPU ones (``visible_quantities``) first, as
-    if they were one dict. Those are worded on first read: formatting three cpu lists is
-    half of a render on a 512-CPU host, and only --explain and the docs read quantities,
-    never the daemon."""
-
-    __slots__ = ("_computed", "_online", "_visible", "_whole")
-
-    def __init__(
-        self, computed: dict[str, object], visible: VisibleCpus, online: frozenset[int]
-    ) -> None:
-        self._computed = computed
-        self._visible = visible
-        self._online = online
-        self._whole: dict[str, object] | None = None
-
-    def _all(self) -> dict[str, object]:
-        # Two threads may both word it: the same dict either way, so no lock.
-        if self._whole is None:
-            self._whole = visible_quantities(self._visible, self._online) | self._computed
-        return self._whole
-
-    def __getitem__(self, name: str) -> object:
-        return self._all()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def __repr__(self) -> str:
-        return repr(self._all())
 
 
 def _column_sums(pairs: Sequence[tuple[int, ...]]) -> tuple[int, int]:
