@@ -28,12 +28,13 @@ Rules:
    they would be renewed more often than the reads would re-read them). Not when that
    read is expected sooner than a render ahead takes (``took`` keeps a moving average):
    readers reading back to back (a node under load) keep the daemon busy, and a render
-   ahead would only delay them. A pair
-   is rendered ahead at most once between two of its reads, so a reader that stops costs
-   at most one render per file it was reading; a pair not read for ``FORGET_GAPS`` gaps
-   (at least ``MAX_GAP``) is forgotten.
+   ahead would only delay them. A pair is rendered ahead at most once between two of its
+   reads, so a reader that stops costs at most one render per file it was reading; a
+   pair not read for ``FORGET_GAPS`` gaps (at least ``MAX_GAP``) is forgotten.
 4. Bounded: at most ``CAPACITY`` pairs, the least recently read dropped first.
-5. Thread-safe: one lock for the table, never held while anything is read or rendered.
+5. Thread-safe: one lock for the table, never held while anything is read or rendered;
+   ``due`` sets a pair's own fields after it (plain assignments: only the serving thread
+   asks, and a lost one costs one more question or one render fewer).
 6. ``LXCFS_FUSE_READ_AHEAD=0`` turns it off (``enabled``): every read then pays for its
    own re-reads, as before, for about a fifth less daemon CPU where one reader reads in a
    steady rhythm (docs/performance.md, fifth round).

@@ -49,9 +49,9 @@ Rules:
 8. Idle work: when the main process finds the device dry after a request, and no helper
    engaged, it calls the operations' ``idle()`` (reading ahead, ``lxcfs_fuse.ahead``) once
    before it sleeps, so a request that arrives meanwhile waits for one step at most (a
-   render: a few hundred microseconds). A helper never
-   does: its caches serve only its own reads. One process alone (``-s``, one CPU) blocks
-   in its read and does no idle work.
+   render: a few hundred microseconds). A helper never does: its caches serve only its
+   own reads. One process alone (``-s``, one CPU) blocks in its read and does no idle
+   work.
 """
 
 from __future__ import annotations
