@@ -31,7 +31,8 @@ Rules:
    ahead would only delay them. A pair is rendered ahead at most once between two of its
    reads, so a reader that stops costs at most one render per file it was reading; a
    pair not read for ``FORGET_GAPS`` gaps (at least ``MAX_GAP``) is forgotten.
-4. Bounded: at most ``CAPACITY`` pairs, the least recently read dropped first.
+4. Bounded: at most ``CAPACITY`` pairs, the least recently read dropped first; ``prune``
+   (the daemon's housekeeping) forgets the silent ones even when no request comes.
 5. Thread-safe: one lock for the table, never held while anything is read or rendered;
    ``due`` sets a pair's own fields after it (plain assignments: only the serving thread
    asks, and a lost one costs one more question or one render fewer).
@@ -146,6 +147,19 @@ class ReadAhead:
             pair.last_read = now
             pair.rendered_ahead = False
             self._pairs.move_to_end(key)
+
+    def prune(self) -> None:
+        """Forget the pairs gone silent (rule 3) now, and give back the table's room: the
+        daemon's housekeeping calls this, since ``due`` runs only after requests, and a
+        table left as a burst of containers filled it pins the memory of that burst."""
+        now = self._monotonic()
+        with self._lock:
+            self._pairs = OrderedDict(
+                (key, pair)
+                for key, pair in self._pairs.items()
+                if pair.gap is not None
+                and now - pair.last_read <= max(FORGET_GAPS * pair.gap, MAX_GAP)
+            )
 
     def took(self, seconds: float) -> None:
         """A render ahead took ``seconds`` (rule 3)."""

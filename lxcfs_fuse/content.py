@@ -781,6 +781,8 @@ class ContainerContent:
             drop_expired()
         self.texts.drop_expired()
         self._drop_kept_texts()
+        if self.ahead is not None:
+            self.ahead.prune()
         self.stat_histories.prune(
             lambda key: (
                 not (

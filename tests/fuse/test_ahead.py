@@ -342,3 +342,21 @@ def test_a_render_ahead_that_would_wait_is_given_up_on_the_serving_thread(
     assert content.render("proc/meminfo", CHILD) == _texts_of_every_version(
         root, RenderOptions(), "proc/meminfo"
     )
+
+
+def test_prune_forgets_pairs_that_went_silent_without_any_request() -> None:
+    """A burst of one-off readers, then nothing: ``due`` never runs again, ``prune`` (the
+    housekeeping's) forgets them all; a pair still in rhythm stays."""
+    clock = _Clock()
+    planner = _planner(clock)
+    for pid in range(200):
+        planner.read("proc/meminfo", pid)
+    planner.read("proc/uptime", 1)
+    clock.now += 0.004
+    planner.read("proc/uptime", 1)
+    clock.now += 0.005
+    planner.prune()
+    assert len(planner) == 1
+    clock.now += MAX_GAP
+    planner.prune()
+    assert len(planner) == 0
