@@ -20,8 +20,9 @@ Rules:
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, TypeVar, overload
 
 import attrs
@@ -75,44 +76,81 @@ class MeminfoLayout:
     computed line replaced (``slots`` lists those labels, in the host's order, a repeated
     label once per line). A computed line becomes the kernel's ``show_val_kb`` form,
     ``"<label>:"`` padded to 16 columns, ``%8d``, ``" kB"``; its ``%8d`` is positional, the
-    n-th for the n-th slot, and every ``%`` of the host's text is doubled."""
+    n-th for the n-th slot, and every ``%`` of the host's text is doubled.
+
+    ``host_mem_total_kb`` and ``host_swap_total_kb`` are ``host_number("MemTotal")`` and
+    ``host_number("SwapTotal")``, read once when the layout is made: every render needs
+    both. Made by ``parse_meminfo`` (``_layout``), which fills the derived fields."""
 
     template: str
     slots: tuple[str, ...]
+    host_mem_total_kb: int | None
+    host_swap_total_kb: int | None
     # What followed each slot's colon on the host's line, for ``host_number`` ("%" doubled
-    # on the fast path, which changes no number). The template and slots are the layout.
-    _host_rests: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
-    # Each slot's index in a COMPUTED_LABELS-ordered tuple; None when the slots are
-    # COMPUTED_LABELS themselves (a kernel with zswap), so ``fill`` formats the tuple as is.
-    _picks: tuple[int, ...] | None = attrs.field(init=False, eq=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        picks = (
-            None if self.slots == COMPUTED_LABELS else tuple(map(_POSITION.__getitem__, self.slots))
-        )
-        object.__setattr__(self, "_picks", picks)
+    # on the fast path, which changes no number).
+    _host_rests: tuple[str, ...] = attrs.field(eq=False, repr=False)
+    # What ``fill`` applies to its COMPUTED_LABELS-ordered tuple to get one number per slot:
+    # None when the slots are COMPUTED_LABELS themselves (a kernel with zswap), so the tuple
+    # is formatted as is. Derived from the slots, so not part of the value.
+    _picks: Callable[[tuple[int, ...]], tuple[int, ...]] | None = attrs.field(eq=False, repr=False)
 
     def fill(self, numbers: tuple[int, ...]) -> str:
         """The file, given one number per ``COMPUTED_LABELS`` entry, in that order. (A tuple
         rather than a mapping: ``%`` looks up a named placeholder at a cost, per line.)"""
         if self._picks is None:
             return self.template % numbers
-        return self.template % tuple(map(numbers.__getitem__, self._picks))
+        return self.template % self._picks(numbers)
 
     def host_number(self, label: str) -> int | None:
         """The host's own number for ``label`` (one of ``COMPUTED_LABELS``), read as
         ``HostMeminfoNumbers`` reads it: the first of its lines that has one. MemTotal and
         SwapTotal are computed lines, so the renderer needs no second pass for them."""
-        after = 0
-        while True:
-            try:
-                at = self.slots.index(label, after)
-            except ValueError:
-                return None
-            number = _leading_number(self._host_rests[at])
-            if number is not None:
-                return number
-            after = at + 1
+        return _host_number(self.slots, self._host_rests, label)
+
+
+def _host_number(slots: tuple[str, ...], rests: tuple[str, ...], label: str) -> int | None:
+    after = 0
+    while True:
+        try:
+            at = slots.index(label, after)
+        except ValueError:
+            return None
+        number = _leading_number(rests[at])
+        if number is not None:
+            return number
+        after = at + 1
+
+
+_SWAP_TOTAL_SLOT = COMPUTED_LABELS.index("SwapTotal")
+
+
+def _layout(template: str, slots: tuple[str, ...], rests: tuple[str, ...]) -> MeminfoLayout:
+    """The layout of a cut text: ``rests`` are what followed each slot's colon."""
+    if slots == COMPUTED_LABELS:
+        # Each label once: its one line has its number, or none does.
+        return MeminfoLayout(
+            template,
+            slots,
+            _leading_number(rests[0]),
+            _leading_number(rests[_SWAP_TOTAL_SLOT]),
+            rests,
+            None,
+        )
+    positions = tuple(map(_POSITION.__getitem__, slots))
+    picks: Callable[[tuple[int, ...]], tuple[int, ...]]
+    if len(positions) >= 2:
+        picks = operator.itemgetter(*positions)
+    else:
+        # itemgetter of one index gives the item, not a 1-tuple, and of none is an error.
+        picks = lambda numbers: tuple(map(numbers.__getitem__, positions))  # noqa: E731
+    return MeminfoLayout(
+        template,
+        slots,
+        _host_number(slots, rests, "MemTotal"),
+        _host_number(slots, rests, "SwapTotal"),
+        rests,
+        picks,
+    )
 
 
 def _computed_line_template(label: str) -> str:
@@ -123,8 +161,10 @@ def _computed_line_template(label: str) -> str:
 _AFTER_NEWLINE_TEMPLATES = {
     label: "\n" + _computed_line_template(label)[:-1] for label in COMPUTED_LABELS
 }
-# The same in COMPUTED_LABELS order: a kernel with zswap prints exactly these lines.
-_TEMPLATES_IN_LABEL_ORDER = tuple(_AFTER_NEWLINE_TEMPLATES.values())
+# The same in COMPUTED_LABELS order: a kernel with zswap prints exactly these lines. (Lists,
+# as the split gives and its slice assignment takes.)
+_LABELS_IN_ORDER = list(COMPUTED_LABELS)
+_TEMPLATES_IN_LABEL_ORDER = list(_AFTER_NEWLINE_TEMPLATES.values())
 
 
 def parse_meminfo(text: str) -> MeminfoLayout:
@@ -133,15 +173,15 @@ def parse_meminfo(text: str) -> MeminfoLayout:
         # Every line starts after a "\n" (one is put before the first) and ends with one, so
         # the split cuts out exactly the computed lines, their own "\n" left in the next
         # piece. "%" is doubled first: a computed label holds none, so it matches alike.
-        pieces = _COMPUTED_LINE.split("\n" + text.replace("%", "%%"))
-        slots = tuple(pieces[1::3])
-        rests = tuple(pieces[2::3])
+        pieces = _COMPUTED_LINE.split("\n" + (text.replace("%", "%%") if "%" in text else text))
+        slots = pieces[1::3]
+        rests = pieces[2::3]
         del pieces[2::3]
-        if slots == COMPUTED_LABELS:
+        if slots == _LABELS_IN_ORDER:
             pieces[1::2] = _TEMPLATES_IN_LABEL_ORDER
         else:
             pieces[1::2] = map(_AFTER_NEWLINE_TEMPLATES.__getitem__, slots)
-        return MeminfoLayout("".join(pieces)[1:], slots, rests)
+        return _layout("".join(pieces)[1:], tuple(slots), tuple(rests))
     return _parse_meminfo_line_by_line(text)
 
 
@@ -157,7 +197,7 @@ def _parse_meminfo_line_by_line(text: str) -> MeminfoLayout:
             rests.append(rest)  # its line break is whitespace to str.split, like a "\n"
         else:
             parts.append(line.replace("%", "%%"))
-    return MeminfoLayout("".join(parts), tuple(slots), tuple(rests))
+    return _layout("".join(parts), tuple(slots), tuple(rests))
 
 
 def _leading_number(rest: str) -> int | None:

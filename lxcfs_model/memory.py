@@ -21,6 +21,9 @@ Rules:
 
 from __future__ import annotations
 
+import enum
+from typing import Literal
+
 import attrs
 
 from lxcfs_model.cgroup_parsers import V1_UNLIMITED_FROM
@@ -180,10 +183,19 @@ SWAP_SOURCES = (
 )
 
 
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
 def swap_figures(
-    memory: MemoryCgroup, options: RenderOptions, host_swap_total_kb: int
+    memory: MemoryCgroup,
+    options: RenderOptions,
+    host_swap_total_kb: int,
+    *,
+    ram: LimitLevel | Literal[_Unset.UNSET] | None = _Unset.UNSET,
 ) -> SwapFigures:
-    """The container's swap (rule 3), capped by the host's SwapTotal."""
+    """The container's swap (rule 3), capped by the host's SwapTotal. ``ram`` is
+    ``ram_limit(memory)`` when the caller has it already (meminfo does)."""
     host_kb = max(0, host_swap_total_kb)
     if options.disable_swap:
         return SwapFigures(0, 0, 0, None, 0, host_kb, "swap hidden by --disable-swap")
@@ -196,7 +208,8 @@ def swap_figures(
         usage = max(0, accounting.usage)
         rule = "memory.swap.max"
     else:
-        ram = ram_limit(memory)
+        if ram is _Unset.UNSET:
+            ram = ram_limit(memory)
         if level is None:
             allowance = None
         else:
@@ -213,12 +226,6 @@ def swap_figures(
         # Upstream: "swappiness 0 => pretend we cannot swap": show only what is swapped now.
         total_kb = min(total_kb, used_kb)
         rule += "; memory.swappiness 0 shows only the swap in use"
-    return SwapFigures(
-        total_kb=total_kb,
-        used_kb=min(used_kb, total_kb),
-        allowance_kb=allowance_kb,
-        limit=level,
-        usage_bytes=usage,
-        host_total_kb=host_kb,
-        reason=rule,
-    )
+    # Positional (total_kb, used_kb, allowance_kb, limit, usage_bytes, host_total_kb,
+    # reason): keywords cost a meminfo render as much as the rest of this function.
+    return SwapFigures(total_kb, min(used_kb, total_kb), allowance_kb, level, usage, host_kb, rule)

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from lxcfs_model import cgroup_parsers, host_cpu, host_memory
 from lxcfs_model.errors import ParseError
 from lxcfs_model.host_cpu import STAT_FIELDS, CpuinfoLayout, StatLayout, _s390_segments
-from lxcfs_model.host_memory import HostMeminfoNumbers, MeminfoLayout
+from lxcfs_model.host_memory import HostMeminfoNumbers
 from lxcfs_model.line_breaks import newline_is_the_only_line_break
 from tests.strategies import host_meminfo_text, host_meminfo_values, host_snapshots, memory_cgroups
 
@@ -84,7 +84,16 @@ COMPUTED_LABELS = (
 _COMPUTED = frozenset(COMPUTED_LABELS)
 
 
-def _reference_parse_meminfo(text: str) -> MeminfoLayout:
+@attrs.frozen
+class _ReferenceMeminfoLayout:
+    """What ``MeminfoLayout`` was at commit ace625b, a template and its slots, which the
+    reference below returns (MeminfoLayout has since gained fields only parsing fills)."""
+
+    template: str
+    slots: tuple[str, ...]
+
+
+def _reference_parse_meminfo(text: str) -> _ReferenceMeminfoLayout:
     """Cut a host /proc/meminfo text into a ``MeminfoLayout`` (rules 2-3)."""
     parts: list[str] = []
     slots: list[str] = []
@@ -95,7 +104,7 @@ def _reference_parse_meminfo(text: str) -> MeminfoLayout:
             slots.append(label)
         else:
             parts.append(line.replace("%", "%%"))
-    return MeminfoLayout(template="".join(parts), slots=tuple(slots))
+    return _ReferenceMeminfoLayout(template="".join(parts), slots=tuple(slots))
 
 
 def _reference_meminfo_kb(meminfo: str) -> Mapping[str, int]:
