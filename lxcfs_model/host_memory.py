@@ -3,7 +3,8 @@ and read for the numbers other files need (MemTotal, SwapTotal).
 
 Rules:
 1. Parsing happens once per ``HostSnapshot`` (its ``meminfo_layout`` cached property calls
-   ``parse_meminfo``); a render is then one ``%``-format of a tuple of numbers, which keeps
+   ``parse_meminfo``); a render is then one ``%``-format of a tuple of numbers, and reads
+   the host's MemTotal and SwapTotal from two fields the parse filled, which keeps
    /proc/meminfo cheap on the FUSE hot path.
 2. ``COMPUTED_LABELS`` are the lines the container gets its own numbers for; they are matched
    by their exact label (spec 8.10: ``Active`` is not ``Active(anon)``). Every other line is

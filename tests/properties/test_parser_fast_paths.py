@@ -503,6 +503,9 @@ def test_meminfo_numbers_match_the_reference(text: str) -> None:
     layout = host_memory.parse_meminfo(text)
     for label in COMPUTED_LABELS:
         assert layout.host_number(label) == reference.get(label), label
+    # The two every render reads, read once when the layout is made.
+    assert layout.host_mem_total_kb == reference.get("MemTotal")
+    assert layout.host_swap_total_kb == reference.get("SwapTotal")
 
 
 @given(STAT_TEXTS)
