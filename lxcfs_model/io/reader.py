@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import time
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import NoReturn, TypeVar
@@ -926,12 +927,17 @@ class SystemReader:
         except ParseError as error:
             raise LxcfsModelError(str(error)) from None
         paths: dict[str, str] = {}
+        # One string per distinct path and one per controller name across all containers:
+        # these dicts live as long as the caller caches (a thousand containers at once),
+        # and each copy was an object of its own, twelve per container on a v1 host.
+        distinct: dict[str, str] = {}
         for line in lines:
             path = prune_init_scope(line.path)
+            path = distinct.setdefault(path, path)
             if not line.controllers:
                 paths.setdefault(UNIFIED, path)
             for controller in line.controllers:
-                paths.setdefault(controller, path)
+                paths.setdefault(sys.intern(controller), path)
         return paths
 
     def resolve_pid(self, pid: int) -> Container:

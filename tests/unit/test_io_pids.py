@@ -156,3 +156,15 @@ def test_a_known_init_start_is_not_read_again() -> None:
     assert fresh.init is not None and known.init is not None
     assert fresh.init.start_ticks == 8640000 and known.init.start_ticks == 1234
     assert known.init.cpu_busy_ns == fresh.init.cpu_busy_ns
+
+
+def test_cgroup_paths_share_their_strings_across_hierarchies_and_containers() -> None:
+    """Every hierarchy naming the same cgroup gets one path string, and two resolutions
+    share their controller names: a thousand cached containers hold a few strings each,
+    not a dozen (what a burst of them left fragmented in the daemon's memory)."""
+    first = reader("v1-nested").cgroup_paths(4250)
+    second = reader("v1-nested").cgroup_paths(4250)
+    assert first == second and first["memory"] == "/lxc/c1"
+    assert len({id(path) for path in first.values()}) == 1
+    for (key, _), (other, _) in zip(first.items(), second.items(), strict=True):
+        assert key is other
