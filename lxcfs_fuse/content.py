@@ -65,8 +65,11 @@ Rules:
    uptime in a new centisecond, the kept view and host snapshot (the very objects a
    render would be given) are rendered with the new clock, skipping the rest. Not
    /proc/stat (its history may have moved on), and nothing when the view was read on a
-   deadline worker (not measured). Bounded: ``KEPT_TEXTS`` entries, the expired dropped
-   first, and all expired ones at every prune.
+   deadline worker (not measured). Bounded: ``KEPT_TEXTS`` entries; the expired are
+   dropped whenever the table has doubled since the last drop (at least
+   ``KEPT_TEXTS_FLOOR``) and at every prune, so it holds about the callers of the last few
+   milliseconds, not every container read since the last prune (a burst of a thousand
+   containers otherwise left its memory fragmented after they were gone).
 """
 
 from __future__ import annotations
@@ -174,6 +177,8 @@ StatKey = tuple[str | None, str | None, str | None]
 
 #: Texts kept per caller at most (rule 9); each lives a few milliseconds.
 KEPT_TEXTS = 4096
+#: The table size at which expired kept texts are first dropped (rule 9).
+KEPT_TEXTS_FLOOR = 64
 
 
 @attrs.frozen
@@ -288,6 +293,7 @@ class ContainerContent:
         # (path, caller pid) -> its last text while what it was made from is current (rule 9)
         self._kept_texts: dict[tuple[str, int], _KeptText] = {}
         self._kept_texts_lock = threading.Lock()
+        self._kept_texts_limit = KEPT_TEXTS_FLOOR  # the size that drops the expired
 
     @property
     def library(self) -> Library:
@@ -419,7 +425,7 @@ class ContainerContent:
         if identity is None:
             return
         until = min(measured.until, generation.callers.fresh_until(pid))
-        if len(self._kept_texts) >= KEPT_TEXTS:
+        if len(self._kept_texts) >= self._kept_texts_limit:
             self._drop_kept_texts()
         self._kept_texts[(path, pid)] = _KeptText(
             until, identity, generation, moment, text, view, host
@@ -462,6 +468,9 @@ class ContainerContent:
             entries = list(self._kept_texts.items())
             alive = [(key, kept) for key, kept in entries if kept.until > now]
             self._kept_texts = dict(alive[-KEPT_TEXTS // 2 :])
+            self._kept_texts_limit = min(
+                KEPT_TEXTS, max(KEPT_TEXTS_FLOOR, 2 * len(self._kept_texts))
+            )
 
     def _render(
         self,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lxcfs_fuse import ahead
 from lxcfs_fuse.ahead import MARGIN, MAX_GAP, ReadAhead
 from lxcfs_fuse.callers import CallerResolver
-from lxcfs_fuse.content import ContainerContent
+from lxcfs_fuse.content import KEPT_TEXTS_FLOOR, ContainerContent
 from lxcfs_fuse.deadline import inline_only
 from lxcfs_model import RenderOptions
 from lxcfs_model.io import CachingReader, SystemReader
@@ -317,6 +317,33 @@ def test_a_kept_text_is_never_served_to_another_process_on_the_same_pid(tmp_path
     second = content.render("proc/meminfo", CHILD)
     assert second != first
     assert second == _texts_of_every_version(root, RenderOptions(), "proc/meminfo")
+
+
+def test_kept_texts_hold_only_the_recent_callers_not_every_caller_since_the_last_prune(
+    tmp_path: Path,
+) -> None:
+    """Two hundred processes of the container read meminfo in turn, one a millisecond:
+    the kept-text table stays about twice the callers of the last window (not one entry
+    per process until the 30 s prune: a burst of a thousand containers left the daemon's
+    memory fragmented), and a process reading again within its window still gets its
+    kept text."""
+    root = _root(tmp_path)
+    for index in range(200):
+        shutil.copytree(
+            root / "proc" / str(CHILD), root / "proc" / str(5000 + index), symlinks=True
+        )
+    now = [0.0]
+    content = ContainerContent(CachingReader(str(root), monotonic=lambda: now[0]), RenderOptions())
+    largest = 0
+    for index in range(200):
+        content.render("proc/meminfo", 5000 + index)
+        largest = max(largest, len(content._kept_texts))
+        now[0] += 0.001
+    assert largest <= 2 * KEPT_TEXTS_FLOOR
+    assert ("proc/meminfo", 5199) in content._kept_texts
+    kept = content._kept_texts[("proc/meminfo", 5199)].text
+    (root / USAGE).write_text(f"{77 * 1048576}\n")  # a render now would differ
+    assert content.render("proc/meminfo", 5199) == kept
 
 
 def test_a_render_ahead_that_would_wait_is_given_up_on_the_serving_thread(
