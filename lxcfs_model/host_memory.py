@@ -127,7 +127,7 @@ _SWAP_TOTAL_SLOT = COMPUTED_LABELS.index("SwapTotal")
 
 def _layout(template: str, slots: tuple[str, ...], rests: tuple[str, ...]) -> MeminfoLayout:
     """The layout of a cut text: ``rests`` are what followed each slot's colon."""
-    if slots == COMPUTED_LABELS:
+    if slots is COMPUTED_LABELS or slots == COMPUTED_LABELS:
         # Each label once: its one line has its number, or none does.
         return MeminfoLayout(
             template,
@@ -180,8 +180,8 @@ def parse_meminfo(text: str) -> MeminfoLayout:
         del pieces[2::3]
         if slots == _LABELS_IN_ORDER:
             pieces[1::2] = _TEMPLATES_IN_LABEL_ORDER
-        else:
-            pieces[1::2] = map(_AFTER_NEWLINE_TEMPLATES.__getitem__, slots)
+            return _layout("".join(pieces)[1:], COMPUTED_LABELS, tuple(rests))
+        pieces[1::2] = map(_AFTER_NEWLINE_TEMPLATES.__getitem__, slots)
         return _layout("".join(pieces)[1:], tuple(slots), tuple(rests))
     return _parse_meminfo_line_by_line(text)
 

@@ -39,6 +39,7 @@ __all__ = [
     "SwapFigures",
     "ram_limit",
     "swap_figures",
+    "swap_kb",
 ]
 
 # The v1 limit parser's threshold: no real limit comes near 2**62 bytes, and v1 prints
@@ -196,12 +197,38 @@ def swap_figures(
 ) -> SwapFigures:
     """The container's swap (rule 3), capped by the host's SwapTotal. ``ram`` is
     ``ram_limit(memory)`` when the caller has it already (meminfo does)."""
+    return SwapFigures(*_swap_fields(memory, options, host_swap_total_kb, ram))
+
+
+def swap_kb(
+    memory: MemoryCgroup,
+    options: RenderOptions,
+    host_swap_total_kb: int,
+    *,
+    ram: LimitLevel | Literal[_Unset.UNSET] | None = _Unset.UNSET,
+) -> tuple[int, int]:
+    """``swap_figures``' ``(total_kb, used_kb)`` alone: what meminfo's lines need on every
+    render, without the ``SwapFigures`` only its --explain words read."""
+    fields = _swap_fields(memory, options, host_swap_total_kb, ram)
+    return fields[0], fields[1]
+
+
+# SwapFigures' fields, in its order.
+_SwapFields = tuple[int, int, int | None, LimitLevel | None, int, int, str]
+
+
+def _swap_fields(
+    memory: MemoryCgroup,
+    options: RenderOptions,
+    host_swap_total_kb: int,
+    ram: LimitLevel | Literal[_Unset.UNSET] | None,
+) -> _SwapFields:
     host_kb = max(0, host_swap_total_kb)
     if options.disable_swap:
-        return SwapFigures(0, 0, 0, None, 0, host_kb, "swap hidden by --disable-swap")
+        return 0, 0, 0, None, 0, host_kb, "swap hidden by --disable-swap"
     accounting = memory.swap
     if accounting is None:
-        return SwapFigures(0, 0, 0, None, 0, host_kb, "the kernel does no swap accounting here")
+        return 0, 0, 0, None, 0, host_kb, "the kernel does no swap accounting here"
     level = _finite(effective_limit(accounting.limits))
     if memory.version == "v2":
         allowance = None if level is None else level.limit
@@ -226,6 +253,4 @@ def swap_figures(
         # Upstream: "swappiness 0 => pretend we cannot swap": show only what is swapped now.
         total_kb = min(total_kb, used_kb)
         rule += "; memory.swappiness 0 shows only the swap in use"
-    # Positional (total_kb, used_kb, allowance_kb, limit, usage_bytes, host_total_kb,
-    # reason): keywords cost a meminfo render as much as the rest of this function.
-    return SwapFigures(total_kb, min(used_kb, total_kb), allowance_kb, level, usage, host_kb, rule)
+    return total_kb, min(used_kb, total_kb), allowance_kb, level, usage, host_kb, rule

@@ -28,6 +28,7 @@ most MemTotal. The rest are memory.stat amounts, see ``PROVENANCE``.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 
@@ -39,9 +40,11 @@ from lxcfs_model.memory import (
     StatKeys,
     ram_limit,
     swap_figures,
+    swap_kb,
 )
 from lxcfs_model.provenance import FileProvenance, LineRule
 from lxcfs_model.rendering import Rendered, RenderInputs, WordedOnFirstRead, host_fallback
+from lxcfs_model.values import LimitLevel, MemoryCgroup, RenderOptions
 
 __all__ = ["PROVENANCE", "render"]
 
@@ -212,8 +215,7 @@ def render(inputs: RenderInputs) -> Rendered:
     # Upstream 7.0: a limit that rounds to 0 kB shows the host (it cannot be shown as 0).
     mem_total_kb = min(limit_kb, host_total_kb) if limit_kb else host_total_kb
     usage_bytes = max(0, memory.usage)
-    usage_kb = usage_bytes // 1024
-    mem_free_kb = max(0, mem_total_kb - usage_kb)
+    mem_free_kb = max(0, mem_total_kb - usage_bytes // 1024)
 
     # memory.stat amounts in bytes, in STAT_FIELDS order. Absent keys (that version does
     # not print them) and nonsense negatives read as 0.
@@ -245,8 +247,10 @@ def render(inputs: RenderInputs) -> Rendered:
     reclaimable = active_file + inactive_file + slab_reclaimable
     mem_available_kb = min(mem_total_kb, mem_free_kb + reclaimable // 1024)
 
-    swap = swap_figures(memory, inputs.options, layout.host_swap_total_kb or 0, ram=limit)
-    zswap_shown = memory.zswap_accounting and not inputs.options.disable_zswap
+    options = inputs.options
+    host_swap_kb = layout.host_swap_total_kb or 0
+    swap_total_kb, swap_used_kb = swap_kb(memory, options, host_swap_kb, ram=limit)
+    zswap_shown = memory.zswap_accounting and not options.disable_zswap
 
     # One number per host_memory.COMPUTED_LABELS entry, in that order (what fill takes).
     text = layout.fill(
@@ -264,8 +268,8 @@ def render(inputs: RenderInputs) -> Rendered:
             active_file // 1024,  # Active(file)
             inactive_file // 1024,  # Inactive(file)
             unevictable // 1024,  # Unevictable
-            swap.total_kb,  # SwapTotal
-            swap.total_kb - swap.used_kb,  # SwapFree
+            swap_total_kb,  # SwapTotal
+            swap_total_kb - swap_used_kb,  # SwapFree
             zswap // 1024 if zswap_shown else 0,  # Zswap
             zswapped // 1024 if zswap_shown else 0,  # Zswapped
             dirty // 1024,  # Dirty
@@ -281,33 +285,63 @@ def render(inputs: RenderInputs) -> Rendered:
             0,  # ShmemPmdMapped
         )
     )
-
-    def word_quantities() -> dict[str, object]:
-        v1 = version == "v1"
-        return {
-            "cgroup_path": memory.path,
-            "cgroup_version": version,
-            "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
-            "limit": (
-                f"{limit.limit} bytes set on {limit.path} = {limit_kb} kB"
-                if limit is not None
-                else "no limit set"
-            ),
-            "limit_path": limit.path if limit is not None else "none",
-            "limit_bytes": limit.limit if limit is not None else "none",
-            "limit_kb": limit_kb if limit_kb is not None else "none",
-            "host_mem_total_kb": host_total_kb,
-            "mem_total_kb": mem_total_kb,
-            "usage_file": "memory.usage_in_bytes" if v1 else "memory.current",
-            "usage_bytes": usage_bytes,
-            "usage_kb": usage_kb,
-            "mem_free_kb": mem_free_kb,
-            "mem_available_kb": mem_available_kb,
-            "zswap_shown": zswap_shown,
-            **swap.quantities(),
-            **_KEY_QUANTITIES[version],
-            **dict(zip(_AMOUNT_NAMES, amounts, strict=True)),
-        }
-
+    # The words only --explain and the docs read, made then (a partial, not a closure: a
+    # closure's cells cost every render).
+    words = functools.partial(
+        _word_quantities,
+        memory,
+        options,
+        limit,
+        host_total_kb,
+        host_swap_kb,
+        mem_total_kb,
+        mem_free_kb,
+        mem_available_kb,
+        zswap_shown,
+        amounts,
+    )
     # Rendered(text, history, quantities), positional: keywords cost ~0.3 us a render.
-    return Rendered(text, inputs.history, WordedOnFirstRead(word_quantities))
+    return Rendered(text, inputs.history, WordedOnFirstRead(words))
+
+
+def _word_quantities(
+    memory: MemoryCgroup,
+    options: RenderOptions,
+    limit: LimitLevel | None,
+    host_total_kb: int,
+    host_swap_kb: int,
+    mem_total_kb: int,
+    mem_free_kb: int,
+    mem_available_kb: int,
+    zswap_shown: bool,
+    amounts: tuple[int, ...],
+) -> dict[str, object]:
+    """The quantities ``PROVENANCE`` refers to, from what ``render`` computed."""
+    v1 = memory.version == "v1"
+    limit_kb = None if limit is None or limit.limit is None else limit.limit // 1024
+    usage_bytes = max(0, memory.usage)
+    swap = swap_figures(memory, options, host_swap_kb, ram=limit)
+    return {
+        "cgroup_path": memory.path,
+        "cgroup_version": memory.version,
+        "limit_file": "memory.limit_in_bytes" if v1 else "memory.max",
+        "limit": (
+            f"{limit.limit} bytes set on {limit.path} = {limit_kb} kB"
+            if limit is not None
+            else "no limit set"
+        ),
+        "limit_path": limit.path if limit is not None else "none",
+        "limit_bytes": limit.limit if limit is not None else "none",
+        "limit_kb": limit_kb if limit_kb is not None else "none",
+        "host_mem_total_kb": host_total_kb,
+        "mem_total_kb": mem_total_kb,
+        "usage_file": "memory.usage_in_bytes" if v1 else "memory.current",
+        "usage_bytes": usage_bytes,
+        "usage_kb": usage_bytes // 1024,
+        "mem_free_kb": mem_free_kb,
+        "mem_available_kb": mem_available_kb,
+        "zswap_shown": zswap_shown,
+        **swap.quantities(),
+        **_KEY_QUANTITIES[memory.version],
+        **dict(zip(_AMOUNT_NAMES, amounts, strict=True)),
+    }
