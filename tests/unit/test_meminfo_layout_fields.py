@@ -9,7 +9,7 @@ import pytest
 
 from lxcfs_model import host_memory
 from lxcfs_model.host_memory import COMPUTED_LABELS
-from lxcfs_model.memory import ram_limit, swap_figures
+from lxcfs_model.memory import ram_limit, swap_figures, swap_kb
 from lxcfs_model.values import LimitLevel, MemoryCgroup, RenderOptions, SwapAccounting
 
 # One distinct number per COMPUTED_LABELS entry: MemTotal 1000, MemFree 1001, ...
@@ -77,7 +77,8 @@ def test_swap_figures_given_the_ram_limit_are_the_same(
     memory_limits: tuple[LimitLevel, ...], swappiness: int
 ) -> None:
     """v1 swap_figures with ram=ram_limit(memory) (what meminfo passes) equals the figures
-    it works out itself: memsw 768 MiB over a 512 MiB limit is 256 MiB of swap."""
+    it works out itself, and swap_kb is its (total_kb, used_kb): memsw 768 MiB over a
+    512 MiB limit is 256 MiB of swap."""
     memory = MemoryCgroup(
         version="v1",
         path="/c",
@@ -89,5 +90,10 @@ def test_swap_figures_given_the_ram_limit_are_the_same(
     options = RenderOptions()
     given = swap_figures(memory, options, 1048576, ram=ram_limit(memory))
     assert given == swap_figures(memory, options, 1048576)
+    # meminfo's hot path reads only the two numbers, through swap_kb.
+    assert swap_kb(memory, options, 1048576, ram=ram_limit(memory)) == (
+        given.total_kb,
+        given.used_kb,
+    )
     if memory_limits[-1].limit is not None and swappiness:
         assert (given.total_kb, given.used_kb) == (262144, 10240)
