@@ -50,7 +50,7 @@ class Sizes:
 FULL = Sizes(
     iterations=2500,
     readers=(1, 2, 4, 8),
-    seconds=3.0,
+    seconds=2.0,
     containers=1000,
     rounds=3,
     forget_wait=95.0,
