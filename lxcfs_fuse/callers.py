@@ -69,11 +69,18 @@ class ProcessReader(Protocol):
 
 @attrs.frozen
 class _Init:
-    """A namespace's init as the cache remembers it, and the Container it resolved to."""
+    """A namespace's init as the cache remembers it, and the Container it resolved to,
+    kept without its cgroup paths (``_NO_PATHS``): every use reads them afresh
+    (``_revalidated``), and a thousand containers' paths held for the idle minute were
+    what a burst of them left behind in the heap."""
 
     pid: int
     start_ticks: int
     container: Container
+
+
+#: The cgroup paths of a cached init's Container: never read (shared, never mutated).
+_NO_PATHS: dict[str, str] = {}
 
 
 def _with_start(container: Container, start_ticks: int) -> Container:
@@ -209,7 +216,9 @@ class CallerResolver:
             except self._errors:
                 return container
             container = _with_start(container, start)
-            self._store(namespace, _Init(init, start, container))
+            self._store(
+                namespace, _Init(init, start, attrs.evolve(container, cgroup_paths=_NO_PATHS))
+            )
         return container
 
     def _revalidated(self, cached: _Init, namespace: int, pid: int) -> Container | None:

@@ -105,6 +105,19 @@ def test_cgroup_paths_are_read_fresh_on_every_hit() -> None:
     assert resolver.resolve(502).cgroup_paths == {"memory": "/lxc/moved"}
 
 
+def test_the_namespace_cache_keeps_no_cgroup_paths_of_its_own() -> None:
+    """A cached init's entry holds no cgroup paths (they are read afresh at every use, so
+    a thousand containers' paths are not held for the idle minute), and callers answered
+    from it still get their init's paths."""
+    processes = _containers()
+    resolver = CallerResolver(processes)
+    assert resolver.resolve(501).cgroup_paths == {"memory": "/lxc/a"}
+    entries = [init.container for init, _ in resolver._cache.values()]
+    assert len(entries) == 1 and entries[0].cgroup_paths == {}
+    assert entries[0].target_pid == 500 and entries[0].pid_namespace == 111
+    assert resolver.resolve(502).cgroup_paths == {"memory": "/lxc/a"}
+
+
 def test_cache_is_bounded_and_idle_entries_are_pruned() -> None:
     """At most ``capacity`` namespaces are kept and idle ones are dropped by ``prune``."""
     now = [0.0]
