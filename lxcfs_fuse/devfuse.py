@@ -885,6 +885,9 @@ class Session:
             if kept is not None:
                 return kept[offset : offset + size]
         text: bytes = self._operations.content_of(self._path(nodeid))
+        if self._index == 0:
+            # The text rendered for st_size, if any, went to this read (peers rule 6).
+            self._peers.sized_served(caller()[2], nodeid)
         if offset + size < len(text):
             if self._index != 0:
                 # Only the main process keeps texts (peers rule 2): it renders this read

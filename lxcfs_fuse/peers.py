@@ -46,7 +46,10 @@ Rules:
    the main process marks (pid, node) in a shared table whenever it answers LOOKUP or
    GETATTR of a rendered file; a helper hands the fresh read of a marked pair, or any fresh
    read while a mark could not be stored (``overflow``), to the main process, which holds
-   that text.
+   that text. The main process clears the mark once it has served that pair's fresh read
+   (``sized_served``): the text is handed once, and a mark left to its expiry sent every
+   read of that task and file to the main process for half a second, after every lookup
+   (the kernel looks a name up again each ``ENTRY_SECONDS``).
 7. Control: virtualization on/off and reloads (SIGUSR2 and SIGUSR1, taken by the main
    process's housekeeping) are published in shared memory; a helper applies them before its
    next request.
@@ -455,6 +458,15 @@ class Peers:
         # Expiry first to 0, so a reader never pairs the old key with the new expiry.
         _F64.pack_into(self._memory, offset + 8, 0.0)
         _MARK.pack_into(self._memory, offset, pid, nodeid, now + SIZED_SECONDS)
+
+    def sized_served(self, pid: int, nodeid: int) -> None:
+        """In the main process, after a fresh read of (pid, node): its mark, if it holds
+        one, is done with (rule 6). Only the main process writes marks, so clearing the
+        expiry alone is enough for a reader of the table."""
+        offset = self._marks_at + _MARK.size * _slot(pid, nodeid)
+        held_pid, held_node, expiry = _MARK.unpack_from(self._memory, offset)
+        if (held_pid, held_node) == (pid, nodeid) and expiry:
+            _F64.pack_into(self._memory, offset + 8, 0.0)
 
     def sized_pending(self, pid: int, nodeid: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

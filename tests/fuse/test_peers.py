@@ -75,6 +75,17 @@ def test_a_mark_lives_half_a_second_for_its_own_pid_and_node() -> None:
     assert not shared.sized_pending(100, 8, now=10.0)
 
 
+def test_a_served_mark_is_cleared_for_its_own_pair_only() -> None:
+    """sized_served(pid, node) ends that pair's mark at once; another pair's stays."""
+    shared = Peers(2)
+    shared.mark_sized(100, 7, now=10.0)
+    shared.mark_sized(101, 7, now=10.0)
+    shared.sized_served(100, 7)
+    shared.sized_served(100, 8)  # no mark of its own: nothing changes
+    assert not shared.sized_pending(100, 7, now=10.0)
+    assert shared.sized_pending(101, 7, now=10.0)
+
+
 def test_a_clash_with_a_live_mark_makes_every_open_pending() -> None:
     """Two pairs on one slot: the live mark is kept and every pair counts as pending until
     the clash has expired (a helper then forwards every open: never a lost st_size text)."""
@@ -342,6 +353,27 @@ def test_a_record_reassembles_one_text_and_ends_at_eof(
         forwarded=False,
     )
     assert _answer(kernel)[1] == errno.EINVAL
+
+
+def test_the_main_process_clears_a_mark_once_it_served_that_fresh_read(
+    main_session: tuple[socket.socket, devfuse.Session, _Texts, Peers],
+) -> None:
+    """After the marked task's fresh read (the one the st_size text is for), its later
+    reads are a helper's to serve again; another task's mark is untouched (peers rule
+    6: a mark left to expire sent every read of the task to the main process for half a
+    second after each lookup)."""
+    kernel, session, _, shared = main_session
+    meminfo = session.nodes._ids["/proc/meminfo"]
+    shared.mark_sized(77, meminfo)
+    shared.mark_sized(78, meminfo)
+    slot = shared.files.take(0)
+    session._dispatch(
+        _request(Opcode.READ, meminfo, _read_body(SharedFiles.BIT | slot, 0), 1, pid=77),
+        forwarded=False,
+    )
+    assert _answer(kernel)[1] == 0
+    assert not shared.sized_pending(77, meminfo)
+    assert shared.sized_pending(78, meminfo)
 
 
 def test_a_whole_read_keeps_no_text(
