@@ -209,9 +209,12 @@ class CachingReader(SystemReader):
     def _fresh(self, made: float, now: float) -> bool:
         return 0.0 <= now - made < self.max_age
 
+    def _max_age_of(self, part: str) -> float:
+        """How long a view field is shared: settings longer (rule 3a)."""
+        return self.setting_max_age if part in SETTING_PARTS else self.max_age
+
     def _fresh_part(self, part: str, made: float, now: float) -> bool:
-        limit = self.setting_max_age if part in SETTING_PARTS else self.max_age
-        return 0.0 <= now - made < limit
+        return 0.0 <= now - made < self._max_age_of(part)
 
     def monotonic(self) -> float:
         """This reader's clock, which ``fresh_until`` answers in."""
@@ -289,8 +292,7 @@ class CachingReader(SystemReader):
         for part, field in made_parts:
             if field is None:
                 return 0.0
-            limit = self.setting_max_age if part in SETTING_PARTS else self.max_age
-            until = min(until, field[0] + limit)
+            until = min(until, field[0] + self._max_age_of(part))
         if host_parts is not None:
             host = self._hosts.get(frozenset(host_parts))
             if host is None:
@@ -501,10 +503,7 @@ class CachingReader(SystemReader):
         if getattr(self._reading, "measured", None) is None:
             return
         until = min(
-            (
-                made + (self.setting_max_age if part in SETTING_PARTS else self.max_age)
-                for part, (made, _, _) in fields.items()
-            ),
+            (made + self._max_age_of(part) for part, (made, _, _) in fields.items()),
             default=float("inf"),
         )
         self._measure(until, 0.0, views=1)
