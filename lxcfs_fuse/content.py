@@ -360,8 +360,13 @@ class ContainerContent:
                 return text
         view_parts = reads.view_parts
         with self._measuring(reads, generation) as measured:
-            view = self._view_without_reading(pid, generation, view_parts) or self._bounded_view(
-                pid, generation, lambda: self.container(pid, generation), view_parts
+            recent = self._recent(pid, generation, view_parts)
+            view = self._view_without_reading(recent, generation, view_parts) or self._bounded_view(
+                pid,
+                generation,
+                # The recent answer is what resolving would give now: not looked up twice.
+                (lambda: recent) if recent is not None else lambda: self.container(pid, generation),
+                view_parts,
             )
             host = _host_snapshot(generation.reader, reads.host_parts)
         if view_parts is None:
@@ -501,19 +506,25 @@ class ContainerContent:
         return rendered.text
 
     @staticmethod
-    def _view_without_reading(
+    def _recent(
         pid: int, generation: Generation, parts: Collection[str] | None
+    ) -> Container | None:
+        """The caller's recent resolution (callers rule 5) where a view may be served
+        without reading (``_view_without_reading``); None otherwise."""
+        if parts is None or getattr(generation.reader, "cached_view", None) is None:
+            return None
+        return generation.callers.recent(pid)
+
+    @staticmethod
+    def _view_without_reading(
+        container: Container | None, generation: Generation, parts: Collection[str] | None
     ) -> CgroupView | None:
-        """The view when the caller's resolution and every field it needs are still shared
-        from a recent request (callers rule 5, CachingReader): nothing is read,
-        so nothing can stall and no deadline worker is needed (rule 6). None otherwise."""
-        cached_view = getattr(generation.reader, "cached_view", None)
-        if parts is None or cached_view is None:
+        """The view when the caller's resolution (``_recent``) and every field it needs are
+        still shared from a recent request (CachingReader): nothing is read, so nothing can
+        stall and no deadline worker is needed (rule 6). None otherwise."""
+        if container is None or parts is None:
             return None
-        container = generation.callers.recent(pid)
-        if container is None:
-            return None
-        view: CgroupView | None = cached_view(container, parts)
+        view: CgroupView | None = generation.reader.cached_view(container, parts)  # type: ignore[attr-defined]
         return view
 
     def _bounded_view(
