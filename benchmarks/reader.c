@@ -3,9 +3,12 @@
  * Compiled by benchmarks/run.py with gcc at run time, so no Python client overhead is in
  * any measurement. Modes (all paths are absolute):
  *   latency ITERATIONS PATH...      one warm-up round, then ITERATIONS rounds; each round
- *                                   reads every PATH once, starting at a rotating offset so
- *                                   no path always follows the same one. Prints one line
- *                                   per PATH: "<errors> <ns> <ns> ...".
+ *                                   reads every PATH once, in a fresh random order (fixed
+ *                                   seed), so no path always follows the same one: where a
+ *                                   read lands in the sequence moves its time (with the
+ *                                   order only rotated, our mount always came right after a
+ *                                   raw file and its open took about 20 us longer).
+ *                                   Prints one line per PATH: "<errors> <ns> <ns> ...".
  *   throughput START_NS STOP_NS PATH...  waits for CLOCK_MONOTONIC START_NS, then cycles
  *                                   through PATHs until STOP_NS. Prints "<ops> <errors>".
  *   agent PATH...                   prints "ready <pid>", then for every line on stdin reads
@@ -41,14 +44,40 @@ static long long read_once(const char *path) {
     return now_ns() - start;
 }
 
+/* A fixed-seed xorshift64 generator: the same orders in every run, no libc rand(). */
+static unsigned long long random_state = 0x9E3779B97F4A7C15ULL;
+
+static unsigned long long next_random(void) {
+    random_state ^= random_state << 13;
+    random_state ^= random_state >> 7;
+    random_state ^= random_state << 17;
+    return random_state;
+}
+
+/* Fisher-Yates: a fresh order of 0..count-1 in ``order``. */
+static void shuffle(int *order, int count) {
+    for (int k = count - 1; k > 0; k--) {
+        int j = (int)(next_random() % (unsigned long long)(k + 1));
+        int swapped = order[k];
+        order[k] = order[j];
+        order[j] = swapped;
+    }
+}
+
 static int latency(int iterations, int count, char **paths) {
     long long *samples = calloc((size_t)iterations * count, sizeof *samples);
     long *errors = calloc(count, sizeof *errors);
     if (!samples || !errors) return 2;
-    for (int p = 0; p < count; p++) read_once(paths[p]);
+    int *order = calloc(count, sizeof *order);
+    if (!order) return 2;
+    for (int p = 0; p < count; p++) {
+        read_once(paths[p]);
+        order[p] = p;
+    }
     for (int i = 0; i < iterations; i++) {
+        shuffle(order, count);
         for (int k = 0; k < count; k++) {
-            int p = (i + k) % count;
+            int p = order[k];
             long long ns = read_once(paths[p]);
             if (ns < 0) errors[p]++;
             samples[(size_t)p * iterations + i] = ns;
