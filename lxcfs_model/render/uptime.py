@@ -32,7 +32,7 @@ import math
 from collections.abc import Hashable
 
 from lxcfs_model.provenance import FileProvenance, LineRule
-from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.rendering import Rendered, RenderInputs, WordedOnFirstRead, host_fallback
 from lxcfs_model.values import Clock
 from lxcfs_model.visible import visible_cpus
 
@@ -92,20 +92,25 @@ def render(inputs: RenderInputs) -> Rendered:
     capacity_cs = age_cs * cpu_count
     idle_cs = min(capacity_cs, max(0, capacity_cs - busy_ns // _NS_PER_CENTISECOND))
 
-    text = f"{_seconds(age_cs)} {_seconds(idle_cs)}\n"
-    quantities: dict[str, object] = {
-        "uptime_seconds": _seconds(age_cs),
-        "idle_seconds": _seconds(idle_cs),
-        "boottime_seconds": f"{boottime:.2f}",
-        "init_pid": init.pid,
-        "init_start_ticks": init.start_ticks,
-        "clk_tck": clk_tck,
-        "visible_cpu_count": cpu_count,
-        "busy_seconds": (
-            f"{init.cpu_busy_ns / 1e9:.2f}" if init.cpu_busy_ns is not None else "unknown (0)"
-        ),
-    }
-    return Rendered(text=text, history=inputs.history, quantities=quantities)
+    uptime, idle = _seconds(age_cs), _seconds(idle_cs)
+
+    def words() -> dict[str, object]:
+        return {
+            "uptime_seconds": uptime,
+            "idle_seconds": idle,
+            "boottime_seconds": f"{boottime:.2f}",
+            "init_pid": init.pid,
+            "init_start_ticks": init.start_ticks,
+            "clk_tck": clk_tck,
+            "visible_cpu_count": cpu_count,
+            "busy_seconds": (
+                f"{init.cpu_busy_ns / 1e9:.2f}" if init.cpu_busy_ns is not None else "unknown (0)"
+            ),
+        }
+
+    # Worded only when read (--explain): the daemon renders uptime at nearly every read,
+    # its text being new every centisecond.
+    return Rendered(f"{uptime} {idle}\n", inputs.history, WordedOnFirstRead(words))
 
 
 def text_clock(clock: Clock) -> Hashable:
