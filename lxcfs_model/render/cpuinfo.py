@@ -26,7 +26,7 @@ from __future__ import annotations
 from lxcfs_model.cpuset import format_cpuset
 from lxcfs_model.host_cpu import CpuinfoLayout
 from lxcfs_model.provenance import FileProvenance, LineRule
-from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
+from lxcfs_model.rendering import Rendered, RenderInputs, WordedOnFirstRead, host_fallback
 from lxcfs_model.visible import VisibleCpus, visible_cpus, visible_quantities
 
 __all__ = ["PROVENANCE", "render"]
@@ -76,13 +76,10 @@ def render(inputs: RenderInputs) -> Rendered:
 def _render(inputs: RenderInputs) -> Rendered:
     layout = inputs.host.cpuinfo_layout
     visible = visible_cpus(inputs)
-    quantities = visible_quantities(visible, inputs.host.online_cpus)
-    quantities["last_processor"] = visible.count - 1
+    online = inputs.host.online_cpus
     if layout.s390x:
         text = _render_s390x(layout, visible)
     elif layout.blocks:
-        missing = [cpu for cpu in visible.host_cpus if cpu not in layout.blocks]
-        quantities["missing_host_blocks"] = format_cpuset(missing) or "none"
         text = "".join(
             f"processor\t: {index}\n" + layout.blocks.get(cpu, "\n")
             for index, cpu in enumerate(visible.host_cpus)
@@ -91,7 +88,17 @@ def _render(inputs: RenderInputs) -> Rendered:
         return host_fallback(
             inputs.host.cpuinfo, inputs, "the host cpuinfo has no 'processor : N' line"
         )
-    return Rendered(text=text, history=inputs.history, quantities=quantities)
+
+    def words() -> dict[str, object]:
+        quantities = visible_quantities(visible, online)
+        quantities["last_processor"] = visible.count - 1
+        if not layout.s390x:
+            missing = [cpu for cpu in visible.host_cpus if cpu not in layout.blocks]
+            quantities["missing_host_blocks"] = format_cpuset(missing) or "none"
+        return quantities
+
+    # Worded only when read (--explain), as meminfo's: the daemon never reads them.
+    return Rendered(text, inputs.history, WordedOnFirstRead(words))
 
 
 def _render_s390x(layout: CpuinfoLayout, visible: VisibleCpus) -> str:
