@@ -447,19 +447,33 @@ class CachingReader(SystemReader):
     ) -> CgroupView | None:
         """The view ``view_for_container`` would return if every field in ``parts`` is
         still fresh, else None. Reads nothing, so it cannot block on a stalled file."""
-        now = self._checked_at(self._monotonic())
-        with self._lock:
-            held = self._views.get(_key(container))
-            if held is None:
-                return None
-            fields = {part: held.get(part) for part in parts}
-        fresh: dict[str, _Field] = {}
-        for part, field in fields.items():
-            if field is None or not self._fresh_part(part, field[0], now):
-                return None
-            fresh[part] = field
+        fresh, missing, known = self._fresh_fields(
+            _key(container), parts, self._checked_at(self._monotonic())
+        )
+        if missing or not known:
+            return None
         self._measure_fields(fresh)
         return _assemble(fresh)
+
+    def _fresh_fields(
+        self, key: Hashable, parts: Collection[str], checked: float
+    ) -> tuple[dict[str, _Field], list[str], bool]:
+        """The fields of ``key`` among ``parts`` still fresh at ``checked``, the parts that
+        are not, and whether ``key`` is held at all: one pass under the lock (a request
+        asks this once or twice, the cached answer's whole cost)."""
+        fresh: dict[str, _Field] = {}
+        missing: list[str] = []
+        max_age, setting_max_age = self.max_age, self.setting_max_age
+        with self._lock:
+            held = self._views.get(key)
+            for part in parts:
+                field = None if held is None else held.get(part)
+                limit = setting_max_age if part in SETTING_PARTS else max_age
+                if field is not None and 0.0 <= checked - field[0] < limit:
+                    fresh[part] = field
+                else:
+                    missing.append(part)
+        return fresh, missing, held is not None
 
     def view_for_container(
         self, container: Container, parts: Collection[str] = VIEW_PARTS
@@ -468,16 +482,7 @@ class CachingReader(SystemReader):
         ``max_age`` by requests with the same key, and only stale ones are read (rule 2)."""
         key = _key(container)
         now = self._monotonic()
-        with self._lock:
-            held = self._views.get(key)
-            fields = dict(held) if held is not None else {}
-        checked = self._checked_at(now)
-        fresh = {
-            part: fields[part]
-            for part in parts
-            if part in fields and self._fresh_part(part, fields[part][0], checked)
-        }
-        missing = [part for part in parts if part not in fresh]
+        fresh, missing, _ = self._fresh_fields(key, parts, self._checked_at(now))
         if KMEM_SLABINFO in missing and "memory" not in missing:
             missing.append("memory")  # the slabinfo text is read with the memory values
         if missing:
