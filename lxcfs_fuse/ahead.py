@@ -19,9 +19,10 @@ Rules:
    ``expiry(path, pid)`` says when, from the shared values themselves, without reading
    anything. The answer is kept: values are replaced, never made to expire sooner,
    so until that moment passes the pair is known not to be due and costs one comparison.
-3. The daemon asks once each time it finds nothing to serve (``lxcfs_fuse.devfuse``
-   rule 8): a render ahead takes a few hundred microseconds, about the gap between two
-   readers' requests, so a second one would delay the next request. It gets the pair
+3. The daemon asks once each time it has found nothing to serve for a moment
+   (``lxcfs_fuse.devfuse`` rule 8): a render ahead takes a few hundred microseconds,
+   about the gap between two readers' requests, so a second one would delay the next
+   request. It gets the pair
    whose read is expected next of all followed, if that one is due (``due``), and renders
    it looking ahead: as late as can be, since every other pair's read brings another idle
    moment first, so its values last as long past that read as they can (renewed earlier,

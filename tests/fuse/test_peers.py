@@ -319,6 +319,67 @@ def _answer(end: socket.socket) -> tuple[int, int, bytes]:
     return unique, -error, data[wire.OUT_HEADER.size :]
 
 
+class _Idling(_Texts):
+    """Operations whose idle work (reading ahead) only counts its steps."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+        self.steps = 0
+
+    def idle(self) -> bool:
+        self.steps += 1
+        return False
+
+
+def test_quiet_is_false_at_once_when_a_request_waits_and_true_after_the_wait() -> None:
+    """``_quiet``: a waiting request ends the wait at once; none, and it lasts its time."""
+    kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = devfuse.Session(_Idling(), device.fileno(), peers=Peers(2))
+    try:
+        started = time.monotonic()
+        assert session._quiet(0.05)
+        assert time.monotonic() - started >= 0.04
+        kernel.send(_request(Opcode.STATFS, 1, b"", 1))
+        started = time.monotonic()
+        assert not session._quiet(5.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        kernel.close()
+        device.close()
+
+
+def test_the_main_process_steps_idle_only_after_a_quiet_moment() -> None:
+    """Idle work (a render ahead) waits for a moment without requests (devfuse rule 8): a
+    reader reading files back to back must not find its next open behind a render. With
+    ``_quiet`` saying a request came meanwhile, no step is taken; once it says the moment
+    was quiet, one is, after each request."""
+    kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    device.setblocking(False)  # the mounted device is read without blocking
+    operations = _Idling()
+    session = devfuse.Session(operations, device.fileno(), peers=Peers(2))
+    quiet = [False]
+    session._quiet = lambda seconds: quiet[0]  # type: ignore[method-assign]
+    steps_seen: list[int] = []
+
+    def reader() -> None:
+        for unique, is_quiet in ((1, False), (2, False), (3, True), (4, True)):
+            quiet[0] = is_quiet
+            kernel.send(_request(Opcode.STATFS, 1, b"", unique))
+            assert _answer(kernel)[0] == unique
+            time.sleep(0.1)  # the loop reaches its dry spell and sleeps
+            steps_seen.append(operations.steps)
+        kernel.close()  # the device reads EOF: the loop ends
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        session.serve()  # this (the main) thread: it sets the signal wake-up descriptor
+    finally:
+        thread.join(10)
+        device.close()
+    assert steps_seen == [0, 0, 1, 2]
+
+
 def test_a_record_reassembles_one_text_and_ends_at_eof(
     main_session: tuple[socket.socket, devfuse.Session, _Texts, Peers],
 ) -> None:
