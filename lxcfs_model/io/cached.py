@@ -235,9 +235,6 @@ class CachingReader(SystemReader):
         """How long a view field is shared: settings longer (rule 3a)."""
         return self.setting_max_age if part in SETTING_PARTS else self.max_age
 
-    def _fresh_part(self, part: str, made: float, now: float) -> bool:
-        return 0.0 <= now - made < self._max_age_of(part)
-
     def monotonic(self) -> float:
         """This reader's clock, which ``fresh_until`` answers in."""
         return self._monotonic()
@@ -499,6 +496,9 @@ class CachingReader(SystemReader):
         if KMEM_SLABINFO in missing and "memory" not in missing:
             missing.append("memory")  # the slabinfo text is read with the memory values
         if missing:
+            # Every field read now, together, with no slabinfo to split: that view is the
+            # answer as it stands, not taken apart and made again.
+            whole = not fresh and KMEM_SLABINFO not in missing
             self._reading.oldest = now
             try:
                 view = super().view_for_container(container, missing)
@@ -514,6 +514,9 @@ class CachingReader(SystemReader):
                 self._views[key] = merged
                 self._views.move_to_end(key)
                 self._evict_locked(self._monotonic())
+            if whole:
+                self._measure_fields(fresh)
+                return view
         self._measure_fields(fresh)
         return _assemble(fresh)
 
@@ -546,13 +549,17 @@ class CachingReader(SystemReader):
             self._drop_kept_locked(now)  # at most 256: not worth copying
 
     def _evict_locked(self, now: float) -> None:
-        # Oldest container first; one is expired when all its fields are.
-        while self._views:
-            fields = next(iter(self._views.values()))
-            alive = any(self._fresh_part(part, made, now) for part, (made, _, _) in fields.items())
-            if len(self._views) <= self.capacity and alive:
-                break
-            self._views.popitem(last=False)
+        # Oldest container first; one is expired when all its fields are. At every miss,
+        # hence the freshness rule written out rather than a call per field.
+        views = self._views
+        max_age, setting_max_age = self.max_age, self.setting_max_age
+        while views:
+            if len(views) <= self.capacity:
+                for part, (made, _, _) in next(iter(views.values())).items():
+                    limit = setting_max_age if part in SETTING_PARTS else max_age
+                    if 0.0 <= now - made < limit:
+                        return  # the oldest is alive: newer ones wait their turn (rule 4)
+            views.popitem(last=False)
 
 
 def _key(container: Container) -> Hashable:
@@ -581,11 +588,13 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
     read's list once)."""
     problems: list[str] = []
     seen: list[tuple[str, ...]] = []
-    for _, _, read_problems in fields.values():
-        if not any(read_problems is other for other in seen):
+    values: dict[str, Any] = {}
+    for part, (_, value, read_problems) in fields.items():
+        values[part] = value
+        # Most reads have none: an empty list adds nothing, so it needs no identity check.
+        if read_problems and not any(read_problems is other for other in seen):
             seen.append(read_problems)
             problems.extend(read_problems)
-    values = {part: value for part, (_, value, _) in fields.items()}
     pair = values.pop(KMEM_SLABINFO, None)
     if pair is not None:
         without, with_slabinfo = pair

@@ -46,6 +46,30 @@ def test_same_values_as_the_uncached_reader(tree: Path) -> None:
     assert cached.host_snapshot() == plain.host_snapshot()
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ((), ("memory",)),
+        ((), ("init",)),
+        ((), ("cpu", "cpuset", "cpu_usage")),
+        ((), ("io", "pressure")),
+        (("cpu", "cpuset"), ("cpu", "cpuset", "memory")),
+        (("memory",), ("memory", "init", "cpu_usage")),
+    ],
+)
+def test_a_view_read_whole_or_in_part_is_the_uncached_readers(
+    tree: Path, first: tuple[str, ...], then: tuple[str, ...]
+) -> None:
+    """A view whose every field is read at once (answered as read) and one made of fields
+    still shared and fields read now (assembled) are both what SystemReader reads for those
+    parts, problems included."""
+    cached, plain = CachingReader(str(tree)), SystemReader(str(tree))
+    container = plain.resolve_pid(4242)
+    if first:
+        cached.view_for_container(container, first)
+    assert cached.view_for_container(container, then) == plain.view_for_container(container, then)
+
+
 def test_view_shared_within_max_age_then_reread(tree: Path) -> None:
     """A cgroup value changed in place shows once max_age has passed, not before."""
     clock = FakeClock()
