@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,24 @@ def test_process_vanishing_mid_read(v1_tree: Path, monkeypatch: pytest.MonkeyPat
     _vanish_on_open(monkeypatch, "memory.stat", v1_tree / "proc/4242")
     with pytest.raises(NoSuchProcess):
         SystemReader(str(v1_tree)).view_for_pid(4250)
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="needs the live cgroup tree")
+def test_a_live_process_gone_after_its_view_was_read_is_no_such_process() -> None:
+    """On the live root the target's existence is asked with signal 0, not /proc: a view of
+    a running process comes back, and of the same process once exited and reaped (its
+    cgroups still there, they are this test's own) it is NoSuchProcess."""
+    reader = SystemReader("/")
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        container = reader.resolve_pid(child.pid)
+        assert container.target_pid == child.pid
+        assert reader.view_for_container(container, {"memory", "cpuset"}).cpuset is not None
+    finally:
+        child.kill()
+        child.wait()
+    with pytest.raises(NoSuchProcess, match="exited while being read"):
+        reader.view_for_container(container, {"memory", "cpuset"})
 
 
 def _cgroup_files(tree: Path) -> list[Path]:
