@@ -22,11 +22,11 @@ Rules:
 3. The daemon asks once each time it has found nothing to serve for a moment
    (``lxcfs_fuse.devfuse`` rule 8): a render ahead takes a few hundred microseconds,
    about the gap between two readers' requests, so a second one would delay the next
-   request. It gets the pair
-   whose read is expected next of all followed, if that one is due (``due``), and renders
-   it looking ahead: as late as can be, since every other pair's read brings another idle
-   moment first, so its values last as long past that read as they can (renewed earlier,
-   they would be renewed more often than the reads would re-read them). Not when that
+   request. It gets the pair whose read is expected next of all followed, if that one is
+   due (``due``), and renders it looking ahead: as late as can be, since every other
+   pair's read brings another idle moment first, so its values last as long past that
+   read as they can (renewed earlier, they would be renewed more often than the reads
+   would re-read them). Not when that
    read is expected sooner than a render ahead takes (``took`` keeps a moving average):
    readers reading back to back (a node under load) keep the daemon busy, and a render
    ahead would only delay them. A pair is rendered ahead at most once between two of its

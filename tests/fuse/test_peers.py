@@ -348,6 +348,23 @@ def test_quiet_is_false_at_once_when_a_request_waits_and_true_after_the_wait() -
         device.close()
 
 
+def test_quiet_without_select_is_quiet_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor beyond select's range (ValueError) means no wait, never an exception
+    out of the serving loop: idle work goes on as it did before the wait existed."""
+    kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = devfuse.Session(_Idling(), device.fileno(), peers=Peers(2))
+
+    def out_of_range(*arguments: object) -> None:
+        raise ValueError("filedescriptor out of range in select()")
+
+    monkeypatch.setattr(devfuse.select, "select", out_of_range)
+    try:
+        assert session._quiet(5.0)
+    finally:
+        kernel.close()
+        device.close()
+
+
 def test_the_main_process_steps_idle_only_after_a_quiet_moment() -> None:
     """Idle work (a render ahead) waits for a moment without requests (devfuse rule 8): a
     reader reading files back to back must not find its next open behind a render. With
