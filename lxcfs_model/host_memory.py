@@ -122,6 +122,7 @@ def _host_number(slots: tuple[str, ...], rests: tuple[str, ...], label: str) -> 
         after = at + 1
 
 
+_MEM_TOTAL_SLOT = COMPUTED_LABELS.index("MemTotal")
 _SWAP_TOTAL_SLOT = COMPUTED_LABELS.index("SwapTotal")
 
 
@@ -132,7 +133,7 @@ def _layout(template: str, slots: tuple[str, ...], rests: tuple[str, ...]) -> Me
         return MeminfoLayout(
             template,
             slots,
-            _leading_number(rests[0]),
+            _leading_number(rests[_MEM_TOTAL_SLOT]),
             _leading_number(rests[_SWAP_TOTAL_SLOT]),
             rests,
             None,

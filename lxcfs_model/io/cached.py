@@ -473,13 +473,12 @@ class CachingReader(SystemReader):
         asks this once or twice, the cached answer's whole cost)."""
         fresh: dict[str, _Field] = {}
         missing: list[str] = []
-        max_age, setting_max_age = self.max_age, self.setting_max_age
+        max_age_of = self._max_age_of
         with self._lock:
             held = self._views.get(key)
             for part in parts:
                 field = None if held is None else held.get(part)
-                limit = setting_max_age if part in SETTING_PARTS else max_age
-                if field is not None and 0.0 <= checked - field[0] < limit:
+                if field is not None and 0.0 <= checked - field[0] < max_age_of(part):
                     fresh[part] = field
                 else:
                     missing.append(part)
@@ -549,15 +548,12 @@ class CachingReader(SystemReader):
             self._drop_kept_locked(now)  # at most 256: not worth copying
 
     def _evict_locked(self, now: float) -> None:
-        # Oldest container first; one is expired when all its fields are. At every miss,
-        # hence the freshness rule written out rather than a call per field.
+        # Oldest container first; one is expired when all its fields are.
         views = self._views
-        max_age, setting_max_age = self.max_age, self.setting_max_age
         while views:
             if len(views) <= self.capacity:
                 for part, (made, _, _) in next(iter(views.values())).items():
-                    limit = setting_max_age if part in SETTING_PARTS else max_age
-                    if 0.0 <= now - made < limit:
+                    if 0.0 <= now - made < self._max_age_of(part):
                         return  # the oldest is alive: newer ones wait their turn (rule 4)
             views.popitem(last=False)
 

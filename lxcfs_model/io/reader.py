@@ -927,9 +927,10 @@ class SystemReader:
         except ParseError as error:
             raise LxcfsModelError(str(error)) from None
         paths: dict[str, str] = {}
-        # One string per distinct path and one per controller name across all containers:
-        # these dicts live as long as the caller caches (a thousand containers at once),
-        # and each copy was an object of its own, twelve per container on a v1 host.
+        # One string per distinct path of this process, and one per controller name across
+        # all containers (interned): these dicts live as long as the caller caches (a
+        # thousand containers at once), and each copy was an object of its own, twelve per
+        # container on a v1 host.
         distinct: dict[str, str] = {}
         for line in lines:
             path = prune_init_scope(line.path)
