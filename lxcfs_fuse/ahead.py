@@ -166,17 +166,6 @@ class ReadAhead:
         """A render ahead took ``seconds`` (rule 3)."""
         self.step_seconds += _NEWEST * (seconds - self.step_seconds)
 
-    def has_room(self) -> bool:
-        """Whether no followed pair's read is expected sooner than a render ahead takes
-        (rule 3)."""
-        now = self._monotonic()
-        with self._lock:
-            return not any(
-                now <= pair.last_read + pair.gap < now + self.step_seconds
-                for pair in self._pairs.values()
-                if pair.gap is not None
-            )
-
     def due(self, expiry: Callable[[str, int], float]) -> Due | None:
         """The pair to render ahead now, if any (rule 3): the pair whose read is expected
         next of all those followed, if it is due (rule 2). Marked rendered ahead; None when

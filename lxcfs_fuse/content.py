@@ -42,10 +42,13 @@ Rules:
    inputs already are. Two stateful files are kept too, each with what else its text
    depends on: /proc/uptime (reads no history) with its renderer module's
    ``text_clock(clock)``, the clock's whole centiseconds, compared by value; /proc/stat
-   (reads no clock) with its history object, and only when the render handed back a
-   history ``interchangeable`` with the one it was given (nothing grew: the second read of
-   a window). The store then keeps the given object, so later reads of the window find it
-   and get the text the render would give them, and the history as it would be.
+   (reads no clock) with a history object: the one it was given when the render handed
+   back a history ``interchangeable`` with it (nothing grew), else the one the render
+   handed back, since a render is a fixed point (``lxcfs_model.render.stat`` rule 6: the
+   same inputs with that history give the same text and an interchangeable history). The
+   store then holds the history the text is kept with, so later reads of the window find
+   it and get the text a render would give them, and the history as it would be: stat
+   renders once per window of its inputs, not twice.
 8. Reading ahead (``lxcfs_fuse.ahead``; ``ahead`` set, by the daemon's serving process):
    every render tells ``ahead`` which caller read which file; ``read_ahead`` renders one
    due pair looking ahead to its next read (``CachingReader.looking_ahead`` and the
@@ -289,7 +292,6 @@ class ContainerContent:
         # Reading ahead (rule 8): None until the daemon's serving process turns it on.
         self.ahead: ReadAhead | None = None
         self._reading_ahead = False
-        self._priming: tuple[str, int] | None = None  # a /proc/stat render ahead's second
         # (path, caller pid) -> its last text while what it was made from is current (rule 9)
         self._kept_texts: dict[tuple[str, int], _KeptText] = {}
         self._kept_texts_lock = threading.Lock()
@@ -624,14 +626,19 @@ class ContainerContent:
             # Nothing grew: the same inputs and this history give this text again.
             self.texts.put(path, kept_from, rendered.text)
             return rendered.text, given
+        if after is not None:
+            # A render is a fixed point (lxcfs_model.render.stat rule 6): these inputs with
+            # the history it hands back give this text again, and a history interchangeable
+            # with it. So the window's next read finds the text without that second render.
+            self.texts.put(path, [*made_from, after], rendered.text)
         return rendered.text, after
 
     # -------------------------------------------------------------------- reading ahead
 
     def read_ahead(self) -> bool:
         """One step of reading ahead (rule 8): the pair read next rendered looking ahead,
-        if it is due, else a /proc/stat render ahead's second render; whether it took a
-        step."""
+        if it is due; whether it took a step. (A /proc/stat render ahead keeps its text
+        for the history it hands back, rule 7: its reader's read finds it.)"""
         ahead = self.ahead
         generation = self.generation
         looking = getattr(generation.reader, "looking_ahead", None)
@@ -640,38 +647,23 @@ class ContainerContent:
             return False
         due = ahead.due(self._fresh_until)
         if due is None:
-            if self._priming is None or not ahead.has_room():
-                return False
-            priming, self._priming = self._priming, None
-            # The second render of a /proc/stat window's inputs is the one whose text is
-            # kept (rule 7): a step of its own, so no step is longer than one render, and
-            # after any pair due, which needs its values before its next read.
-            started = time.perf_counter()
-            self._render_ahead(priming[0], priming[1], contextlib.nullcontext)
-            ahead.took(time.perf_counter() - started)
-            return True
+            return False
         started = time.perf_counter()
-        if self._render_ahead(
-            due.path, due.pid, lambda: _both(looking(due.lead), resolving(due.lead))
-        ) and (due.path in _STAT_FILES):
-            self._priming = (due.path, due.pid)
+        self._render_ahead(due.path, due.pid, lambda: _both(looking(due.lead), resolving(due.lead)))
         ahead.took(time.perf_counter() - started)
         return True
 
     def _render_ahead(
         self, path: str, pid: int, context: Callable[[], contextlib.AbstractContextManager[Any]]
-    ) -> bool:
-        """Render ``path`` for ``pid`` within ``context``, as a render ahead (rule 8);
-        whether it rendered."""
+    ) -> None:
+        """Render ``path`` for ``pid`` within ``context``, as a render ahead (rule 8)."""
         self._reading_ahead = True
         try:
             with context():
                 self.render(path, pid)
-            return True
         except (Exception, MustDefer) as error:
             # MustDefer: a file other than a kernel file; its reader pays for it, as before.
             log.debug("reading %s ahead for pid %d: %s", path, pid, error or "deferred")
-            return False
         finally:
             self._reading_ahead = False
 

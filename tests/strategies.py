@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypeVar
 
+import attrs
 from hypothesis import strategies as st
 
 from lxcfs_model.cpuset import format_cpuset
@@ -66,6 +67,7 @@ __all__ = [
     "cpuset_cgroups",
     "host_meminfo_text",
     "host_snapshots",
+    "hostile_stat_inputs",
     "init_processes",
     "io_cgroups",
     "kernel_meminfo_line",
@@ -1114,3 +1116,39 @@ def tree_faults(
             kind, content = draw(malformed_bytes(files[name]))
             faults.append(("write", name, kind, content))
     return faults
+
+
+# ------------------------------------------------------------------- bent /proc/stat requests
+
+_ODD_CLOCK_TICKS = st.sampled_from((100, 100, 250, 1000, 1, 3, 0, -100, 10**9 + 7))
+_UP_TO_64_CPUS = st.integers(1, 64)
+
+
+@st.composite
+def hostile_stat_inputs(
+    draw: st.DrawFn, cpus: st.SearchStrategy[int] = _UP_TO_64_CPUS
+) -> RenderInputs:
+    """A /proc/stat request, sometimes bent beyond what a reader produces: any CLK_TCK,
+    negative usage, usage on CPUs the host does not have, CPUs missing from the usage."""
+    inputs = draw(render_inputs(cpus=cpus))
+    if draw(st.booleans()):
+        inputs = attrs.evolve(
+            inputs, host=attrs.evolve(inputs.host, clk_tck=draw(_ODD_CLOCK_TICKS))
+        )
+    usage = inputs.view.cpu_usage
+    if usage is not None and draw(st.booleans()):
+        odd = st.integers(-(10**12), 10**12)
+        if usage.per_cpu is not None:
+            per_cpu = dict(usage.per_cpu)
+            for cpu in draw(st.lists(st.sampled_from(sorted(per_cpu)), max_size=3)):
+                if draw(st.booleans()):
+                    per_cpu.pop(cpu, None)
+                else:
+                    per_cpu[cpu] = CpuTime(draw(odd), draw(odd))
+            for cpu in draw(st.lists(st.integers(0, 4096), max_size=2)):
+                per_cpu[cpu] = CpuTime(draw(odd), draw(odd))
+            usage = attrs.evolve(usage, per_cpu=per_cpu)
+        else:
+            usage = attrs.evolve(usage, total=CpuTime(draw(odd), draw(odd)))
+        inputs = attrs.evolve(inputs, view=attrs.evolve(inputs.view, cpu_usage=usage))
+    return inputs

@@ -17,6 +17,11 @@ Rules:
    softirq) passes through verbatim, in host order. btime is never virtualized: a shifted
    btime breaks process start times in ps/top (upstream 9502bae).
 5. Never raises, never returns an empty or partial file.
+6. A render is a fixed point: the same inputs with the history it hands back render the
+   same text and hand back a history ``interchangeable`` with it (nothing grew in between,
+   so every increment is 0). The daemon keeps a text for the history its render handed
+   back on that promise (``lxcfs_fuse.content`` rule 7);
+   tests/properties/test_kept_texts.py holds any request, and every read of a chain, to it.
 
 Theory of operation. For every shown CPU (host CPU ``h``) a read computes increments over
 the previous read:

@@ -3,8 +3,9 @@ rule 7), proved of the renderers themselves.
 
 The daemon serves a kept uptime text to a request whose inputs are the very same objects and
 whose clock has the same ``uptime.text_clock``; it serves a kept stat text to a request with
-the very same inputs and history object, whatever its clock and load averages, and keeps the
-history it was given when the render handed back one ``interchangeable`` with it. Each of
+the very same inputs and history object, whatever its clock and load averages; it keeps the
+history it was given when the render handed back one ``interchangeable`` with it, and else
+keeps the text with the history the render handed back (a render is a fixed point). Each of
 those is sound only if the properties below hold.
 """
 
@@ -20,7 +21,13 @@ from lxcfs_model.history import ContainerHistory, StatHistory, interchangeable
 from lxcfs_model.render import stat, uptime
 from lxcfs_model.rendering import RenderInputs
 from lxcfs_model.values import Clock
-from tests.strategies import clocks, container_histories, cpu_read_sequences, render_inputs
+from tests.strategies import (
+    clocks,
+    container_histories,
+    cpu_read_sequences,
+    hostile_stat_inputs,
+    render_inputs,
+)
 
 SMALL_HOSTS = st.integers(1, 16)
 NOT_FINITE = st.sampled_from((math.nan, math.inf, -math.inf, 1e307, -1e307))
@@ -78,18 +85,37 @@ def test_stat_never_reads_the_clock_or_load_averages(
     assert repr(second.history.stat) == repr(first.history.stat)
 
 
+def _assert_fixed_point(inputs: RenderInputs) -> StatHistory:
+    """Rendered again with the history it handed back, a read gives the same text and an
+    interchangeable history (stat rule 6); the daemon keeps the first text for the second
+    read of a window on that promise. Returns the first render's history."""
+    first = stat.render(inputs)
+    again = stat.render(attrs.evolve(inputs, history=first.history))
+    assert again.text == first.text
+    assert first.history.stat is not None and again.history.stat is not None
+    assert interchangeable(again.history.stat, first.history.stat)
+    assert interchangeable(first.history.stat, again.history.stat)
+    return first.history.stat
+
+
+@settings(max_examples=300)
+@given(hostile_stat_inputs())
+def test_a_render_is_a_fixed_point_for_any_request(inputs: RenderInputs) -> None:
+    """Any request (v1, v2, no usage, odd CLK_TCK, negative or misplaced usage, a drawn
+    history that may not fit): the second read of the same inputs gives the same text and
+    an interchangeable history."""
+    _assert_fixed_point(inputs)
+
+
 @settings(max_examples=150)
-@given(render_inputs(cpus=SMALL_HOSTS))
-def test_the_second_read_of_the_same_inputs_hands_back_an_interchangeable_history(
-    inputs: RenderInputs,
-) -> None:
-    """Read twice from the same inputs (nothing grew in between), the second read's history
-    is interchangeable with the first's: the daemon's stat memo gets its hits."""
-    first = stat.render(inputs).history
-    again = stat.render(attrs.evolve(inputs, history=first)).history
-    assert first.stat is not None and again.stat is not None
-    assert interchangeable(again.stat, first.stat)
-    assert interchangeable(first.stat, again.stat)
+@given(cpu_read_sequences())
+def test_every_read_of_a_chain_is_a_fixed_point(sequence: list[RenderInputs]) -> None:
+    """Along reads threaded through their histories (counters growing, usage restarting,
+    cpusets changing, --enable-cfs quotas), each read is a fixed point."""
+    history = sequence[0].history
+    for inputs in sequence:
+        stat_history = _assert_fixed_point(attrs.evolve(inputs, history=history))
+        history = attrs.evolve(inputs.history, stat=stat_history)
 
 
 class _IntLike(int):

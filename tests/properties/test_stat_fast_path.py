@@ -23,10 +23,7 @@ from lxcfs_model.render import stat
 from lxcfs_model.rendering import Rendered, RenderInputs, host_fallback
 from lxcfs_model.values import CpuTime
 from lxcfs_model.visible import VisibleCpus, visible_cpus, visible_quantities
-from tests.strategies import cpu_read_sequences, render_inputs
-
-SMALL_HOSTS = st.integers(1, 64)
-CLOCK_TICKS = st.sampled_from((100, 100, 250, 1000, 1, 3, 0, -100, 10**9 + 7))
+from tests.strategies import cpu_read_sequences, hostile_stat_inputs, render_inputs
 
 
 def _assert_same(inputs: RenderInputs) -> Rendered:
@@ -42,32 +39,6 @@ def _assert_same(inputs: RenderInputs) -> Rendered:
     assert actual.quantities == expected.quantities
     assert actual.fallback == expected.fallback
     return expected
-
-
-@st.composite
-def _hostile_inputs(draw: st.DrawFn, cpus: st.SearchStrategy[int] = SMALL_HOSTS) -> RenderInputs:
-    """A request, sometimes bent beyond what a reader produces: any CLK_TCK, negative
-    usage, usage on CPUs the host does not have, CPUs missing from the usage."""
-    inputs = draw(render_inputs(cpus=cpus))
-    if draw(st.booleans()):
-        inputs = attrs.evolve(inputs, host=attrs.evolve(inputs.host, clk_tck=draw(CLOCK_TICKS)))
-    usage = inputs.view.cpu_usage
-    if usage is not None and draw(st.booleans()):
-        odd = st.integers(-(10**12), 10**12)
-        if usage.per_cpu is not None:
-            per_cpu = dict(usage.per_cpu)
-            for cpu in draw(st.lists(st.sampled_from(sorted(per_cpu)), max_size=3)):
-                if draw(st.booleans()):
-                    per_cpu.pop(cpu, None)
-                else:
-                    per_cpu[cpu] = CpuTime(draw(odd), draw(odd))
-            for cpu in draw(st.lists(st.integers(0, 4096), max_size=2)):
-                per_cpu[cpu] = CpuTime(draw(odd), draw(odd))
-            usage = attrs.evolve(usage, per_cpu=per_cpu)
-        else:
-            usage = attrs.evolve(usage, total=CpuTime(draw(odd), draw(odd)))
-        inputs = attrs.evolve(inputs, view=attrs.evolve(inputs.view, cpu_usage=usage))
-    return inputs
 
 
 def _bent(value: object) -> list[object]:
@@ -92,7 +63,7 @@ def _tamper(draw: st.DrawFn, value: object, depth: int) -> object:
 
 
 @settings(max_examples=300)
-@given(_hostile_inputs())
+@given(hostile_stat_inputs())
 def test_same_output_for_any_request(inputs: RenderInputs) -> None:
     """Any request (v1, v2, no usage; odd CLK_TCK, negative or misplaced usage; with or
     without a drawn history): the same text, history and quantities as before."""
@@ -156,7 +127,7 @@ def test_same_output_at_the_edge_of_a_trusted_view(
 
 
 @settings(max_examples=100)
-@given(_hostile_inputs(), _hostile_inputs())
+@given(hostile_stat_inputs(), hostile_stat_inputs())
 def test_same_output_with_a_history_from_another_request(
     earlier: RenderInputs, later: RenderInputs
 ) -> None:
