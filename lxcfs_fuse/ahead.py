@@ -20,17 +20,16 @@ Rules:
    anything. The answer is kept: values are replaced, never made to expire sooner,
    so until that moment passes the pair is known not to be due and costs one comparison.
 3. The daemon asks once each time it has found nothing to serve for a moment
-   (``lxcfs_fuse.devfuse`` rule 8): a render ahead takes a few hundred microseconds,
-   about the gap between two readers' requests, so a second one would delay the next
-   request. It gets the pair whose read is expected next of all followed, if that one is
-   due (``due``), and renders it looking ahead: as late as can be, since every other
-   pair's read brings another idle moment first, so its values last as long past that
-   read as they can (renewed earlier, they would be renewed more often than the reads
-   would re-read them). Not when that
-   read is expected sooner than a render ahead takes (``took`` keeps a moving average):
-   readers reading back to back (a node under load) keep the daemon busy, and a render
-   ahead would only delay them. A pair is rendered ahead at most once between two of its
-   reads, so a reader that stops costs at most one render per file it was reading; a
+   (``lxcfs_fuse.devfuse`` rule 8): a render ahead takes a few hundred microseconds, about
+   the gap between two readers' requests, so a second one would delay the next request. It
+   gets the pair whose read is expected next of all followed, if that one is due (``due``),
+   and renders it looking ahead: as late as can be, since every other pair's read brings
+   another idle moment first, so its values last as long past that read as they can
+   (renewed earlier, they would be renewed more often than the reads would re-read them).
+   Not when that read is expected sooner than a render ahead takes (``took`` keeps a moving
+   average): readers reading back to back (a node under load) keep the daemon busy, and a
+   render ahead would only delay them. A pair is rendered ahead at most once between two of
+   its reads, so a reader that stops costs at most one render per file it was reading; a
    pair not read for ``FORGET_GAPS`` gaps (at least ``MAX_GAP``) is forgotten.
 4. Bounded: at most ``CAPACITY`` pairs, the least recently read dropped first; ``prune``
    (the daemon's housekeeping) forgets the silent ones even when no request comes.
