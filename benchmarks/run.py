@@ -74,8 +74,26 @@ def _machine() -> dict[str, Any]:
         "cpu_model": model,
         "kernel": platform.release(),
         "python": platform.python_version(),
+        # Which interpreter ran both this command and our daemon (it is started with
+        # sys.executable): its build is worth a fifth of the daemon's CPU (ninth round of
+        # docs/performance.md), so a figure means little without it.
+        "python_executable": sys.executable,
+        "python_build": _python_build(),
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def _python_build() -> str:
+    """How the interpreter was built, as far as it tells: whether this process runs its
+    libpython as a shared library (sysconfig can say otherwise: Debian's says "shared" for
+    its static binary), and the compiler. A profile-guided build leaves no trace."""
+    linked = "static"
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        if any("/libpython" in line for line in maps):
+            linked = "shared libpython"
+    return f"{platform.python_implementation()} {platform.python_version()}, {linked}, " + (
+        platform.python_compiler()
+    )
 
 
 def _target(
@@ -197,7 +215,8 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _table(report: dict[str, Any]) -> str:
-    lines: list[str] = []
+    machine = report["machine"]
+    lines = [f"daemon interpreter: {machine['python_executable']} ({machine['python_build']})"]
     latency = report.get("latency")
     if latency:
         sources = list(next(iter(latency["files"].values())))

@@ -32,9 +32,27 @@ if ((${#missing[@]})); then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The interpreter .venv is made from: Debian's own python3 where it is there. The daemon is
+# CPU-bound Python, and the interpreter's build is worth a fifth of its CPU per read
+# (docs/performance.md, ninth round): Debian's static, profile-optimised binary against a
+# pyenv build with a shared libpython that came first on PATH on our benchmark machine. On
+# a fresh Debian 12 the two are the same python3. LXCFS_PY_PYTHON names another.
+python=${LXCFS_PY_PYTHON:-}
+if [[ -z $python ]]; then
+    if [[ -x /usr/bin/python3 ]]; then python=/usr/bin/python3; else python=python3; fi
+fi
+made_from() {
+    # The interpreter a venv runs, resolved (its bin/python3 links to it).
+    readlink -f "$1/bin/python3" 2>/dev/null
+}
+wanted=$(readlink -f "$(command -v "$python")")
+if [[ -x .venv/bin/python && $(made_from .venv) != "$wanted" ]]; then
+    echo "setup: .venv runs $(made_from .venv), not $wanted: making it again"
+    rm -rf .venv
+fi
 if [[ ! -x .venv/bin/python ]]; then
-    echo "setup: creating .venv"
-    python3 -m venv .venv
+    echo "setup: creating .venv with $wanted"
+    "$python" -m venv .venv
 fi
 # Reinstall only when pyproject.toml changed since the last install (entry points, deps).
 stamp=.venv/.lxcfs-py-installed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,12 @@ def _run(tmp_path: Path, only: str) -> dict[str, Any]:
     assert f"JSON: {output}" in done.stdout
     report: dict[str, Any] = json.loads(output.read_text())
     assert report["quick"] is True and report["command"].startswith("python3 -m benchmarks")
+    # The interpreter that ran the daemon (this one: it is started with sys.executable) is
+    # named, since its build moves the daemon's CPU by a fifth (docs/performance.md).
+    machine = report["machine"]
+    assert machine["python_executable"] == sys.executable
+    assert machine["python_build"].startswith(f"CPython {platform.python_version()}, ")
+    assert f"daemon interpreter: {sys.executable} (" in done.stdout
     return report
 
 
