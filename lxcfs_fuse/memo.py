@@ -10,9 +10,11 @@ Rules:
    of the last one and skips the render. An entry holds its inputs, so no id it was keyed
    by can be reused by another object while it lives. Nothing here is staler than the
    inputs themselves.
-3. Bounded: once its inputs have expired an entry can never match again, so entries older
-   than ``max_age`` (twice the reader's window) are dropped at every insert, the oldest
-   first, and there are never more than ``capacity``.
+3. Bounded: entries not made or found for ``max_age`` (twice the reader's window) are
+   dropped at every insert, the least recently used first, and there are never more than
+   ``capacity``. Most inputs expire within the window and their entries can never match
+   again; what the reader hands out again when re-read unchanged (settings, host texts that
+   did not change: ``CachingReader`` rules 2 and 3a) keeps its entry alive by being found.
 4. Besides objects compared by identity, an entry may be keyed by a ``moment``, a plain value
    compared by equality: the part of the clock a text depends on (/proc/uptime's whole
    centiseconds, ``lxcfs_fuse.content`` rule 7).
@@ -54,11 +56,16 @@ class TextMemo:
     def get(self, path: str, inputs: Sequence[object], moment: Hashable = None) -> str | None:
         """The text made for ``path`` from these very objects (at an equal ``moment``), if
         still kept."""
+        key = self._key(path, inputs, moment)
         with self._lock:
-            entry = self._entries.get(self._key(path, inputs, moment))
-        # The key holds one id per input, so a found entry has as many inputs as asked.
-        if entry is None or not all(map(operator.is_, entry[1], inputs)):
-            return None
+            entry = self._entries.get(key)
+            # The key holds one id per input, so a found entry has as many inputs as asked.
+            if entry is None or not all(map(operator.is_, entry[1], inputs)):
+                return None
+            if self._monotonic() - entry[0] > self._max_age / 2:
+                # Found: kept on as recently used (rule 3); renewed at most twice an age.
+                self._entries[key] = (self._monotonic(), entry[1], entry[2])
+                self._entries.move_to_end(key)
         return entry[2]
 
     def put(self, path: str, inputs: Sequence[object], text: str, moment: Hashable = None) -> None:

@@ -9,16 +9,17 @@ Rules:
    centiseconds). The age counts from *before* the read started, so nothing served is
    older than ``max_age`` plus one read.
 2. What is shared: ``host_snapshot(parts)`` (one snapshot per set of texts asked for, for
-   everybody) and, per container, each view field (``memory``, ``cpuset``, ...) keyed by
-   the container's target pid, init pid and every cgroup path. A request names what it
-   needs (a file's ``FileSpec.host_parts`` and ``view_parts``); only missing or expired
-   fields are read, together. A container whose init moves to another cgroup, or a new
-   container on a recycled pid, has another key and is read afresh at once; only a value
-   changed in place can take up to ``max_age`` to show (a setting: ``setting_max_age``,
-   rule 3a). ``problems`` are those of the
-   reads the fields came from. The sub-part ``KMEM_SLABINFO`` is kept as its own field
-   (the memory field is kept without it) and is read together with ``memory``, so a
-   /proc/slabinfo request never gets a slabinfo text older than its memory values.
+   everybody; re-read with every text unchanged, it is the same object again, so what was
+   parsed and rendered from it keeps serving) and, per container, each view field
+   (``memory``, ``cpuset``, ...) keyed by the container's target pid, init pid and every
+   cgroup path. A request names what it needs (a file's ``FileSpec.host_parts`` and
+   ``view_parts``); only missing or expired fields are read, together. A container whose
+   init moves to another cgroup, or a new container on a recycled pid, has another key and
+   is read afresh at once; only a value changed in place can take up to ``max_age`` to show
+   (a setting: ``setting_max_age``, rule 3a). ``problems`` are those of the reads the fields
+   came from. The sub-part ``KMEM_SLABINFO`` is kept as its own field (the memory field is
+   kept without it) and is read together with ``memory``, so a /proc/slabinfo request never
+   gets a slabinfo text older than its memory values.
 3. Never shared: the clock (uptime and /proc/stat advance on every read, so their
    monotonicity is exactly the uncached reader's), pid resolution (the FUSE adapter's
    business, ``lxcfs_fuse.callers``), failures (an exception is never cached, the
@@ -38,6 +39,9 @@ Rules:
    The view fields made of settings alone (``SETTING_PARTS``: the CPU set and the CPU
    quotas) are kept as long, counted from the oldest setting file they were made from, so
    a file that counts CPUs reads nothing for 100 ms and no value is older than 100 ms.
+   Read again unchanged, such a field is the same object again (as a host snapshot,
+   rule 2), so cpuinfo's text, made from these and unchanging host texts, is not made
+   again.
    Likewise what the reader makes of setting files alone inside a field (a memory or swap
    limit chain, ``SystemReader.setting_value``) is kept whole, keyed by hierarchy, file and
    cgroup, for ``setting_max_age`` counted from its oldest file: a meminfo miss then
@@ -448,6 +452,10 @@ class CachingReader(SystemReader):
             self._measure(cached[0], self.max_age)
             return cached[1]
         snapshot = super().host_snapshot(key)
+        if cached is not None and cached[1] == snapshot:
+            # The same texts as the expired one (the CPU list, often /proc/cpuinfo): that
+            # object again, so its parsed layouts and the texts made from it still serve.
+            snapshot = cached[1]
         self._hosts[key] = (now, snapshot)
         self._measure(now, self.max_age)
         return snapshot
@@ -504,8 +512,16 @@ class CachingReader(SystemReader):
                 oldest = self._reading.oldest
             finally:
                 self._reading.oldest = None
+            held = self._views.get(key)
             for part, value in _fields(view, missing):
                 made = oldest if part in SETTING_PARTS else now
+                if part in SETTING_PARTS and held is not None:
+                    before = held.get(part)
+                    if before is not None and before[1] is not value and before[1] == value:
+                        # Settings read again unchanged: the same object, so the texts
+                        # made from it still serve (cpuinfo's; host snapshots alike).
+                        value = before[1]
+                        whole = False
                 fresh[part] = (made, value, view.problems)
             with self._lock:
                 merged = self._views.get(key, {})

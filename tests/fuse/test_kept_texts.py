@@ -197,3 +197,41 @@ def test_a_kept_uptime_text_lasts_only_its_centisecond(tmp_path: Path) -> None:
     assert round(float(later.split()[0]) - float(first.split()[0]), 2) == 0.01
     now[0] = 1.0
     assert content.render("proc/uptime", CHILD) == later and len(renders) == 3
+
+
+def test_cpuinfo_renders_again_only_when_an_input_changes(tmp_path: Path) -> None:
+    """Past the reader's windows its host texts and settings are read again; unchanged, they
+    are the same objects, so cpuinfo's text is not made again (however many windows pass);
+    a changed host text or setting makes it again, as a daemon that reads and renders
+    everything afresh would."""
+    root = _root(tmp_path)
+    now = [0.0]
+    options = RenderOptions(enable_cfs=True)
+    content = ContainerContent(CachingReader(str(root), monotonic=lambda: now[0]), options)
+    content.texts = TextMemo(monotonic=lambda: now[0])  # the daemon's: one clock for both
+
+    def afresh() -> str:
+        uncached = CachingReader(str(root), max_age=0, setting_max_age=0, kept_files=0)
+        return ContainerContent(uncached, options).render("proc/cpuinfo", CHILD)
+
+    renders = _counting(content)
+    first = content.render("proc/cpuinfo", CHILD)
+    assert first == afresh()
+    for _ in range(20):
+        now[0] += 0.015  # past the 10 ms window every time, past 100 ms for settings
+        assert content.render("proc/cpuinfo", CHILD) == first
+        content.render("proc/meminfo", CHILD)  # made again: its memory values are new
+    assert renders == ["proc/cpuinfo"] + ["proc/meminfo"] * 20
+    renders.clear()
+    cpuinfo = root / "proc/cpuinfo"
+    cpuinfo.write_text(cpuinfo.read_text().replace("AMD EPYC", "AMD EPYC 7B13"))
+    now[0] += 0.015
+    changed = content.render("proc/cpuinfo", CHILD)
+    assert changed != first and changed == afresh() and renders == ["proc/cpuinfo"]
+    (root / "sys/fs/cgroup/cpu/lxc/c1/cpu.cfs_quota_us").write_text("-1\n")
+    for name in ("cpuset.cpus", "cpuset.effective_cpus"):
+        (root / "sys/fs/cgroup/cpuset/lxc/c1" / name).write_text("0-1\n")
+    now[0] += 0.15  # settings are read again after 100 ms
+    wider = content.render("proc/cpuinfo", CHILD)
+    assert "processor\t: 1\n" in wider and "processor\t: 1\n" not in changed
+    assert wider == afresh() and renders == ["proc/cpuinfo"] * 2

@@ -1,5 +1,5 @@
 """``memo.TextMemo``: a text comes back only for the very same input objects, and entries
-leave once their inputs can no longer be current."""
+leave once nobody made or found them for ``max_age``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,25 @@ def test_entries_older_than_max_age_or_beyond_capacity_leave_at_the_next_insert(
     assert memo.get("a", [kept[4]]) == "4"
     memo.clear()
     assert len(memo) == 0
+
+
+def test_an_entry_found_again_stays_and_one_left_alone_leaves() -> None:
+    """Inputs handed out again (a setting or host text re-read unchanged) keep their text:
+    found after half of max_age, an entry is renewed and outlives one made with it."""
+    now = [0.0]
+    memo = TextMemo(max_age=0.02, monotonic=lambda: now[0])
+    found, alone = [object()], [object()]
+    memo.put("proc/cpuinfo", found, "found")
+    memo.put("proc/cpuinfo", alone, "alone")
+    for step in range(1, 6):
+        now[0] = step * 0.015
+        assert memo.get("proc/cpuinfo", found) == "found"
+    memo.put("proc/meminfo", [object()], "an insert drops what is old")
+    assert memo.get("proc/cpuinfo", alone) is None
+    assert memo.get("proc/cpuinfo", found) == "found"
+    now[0] += 0.021
+    memo.drop_expired()
+    assert memo.get("proc/cpuinfo", found) is None and len(memo) == 0
 
 
 def test_drop_expired_leaves_only_fresh_entries() -> None:

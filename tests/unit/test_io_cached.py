@@ -110,6 +110,46 @@ def test_host_snapshot_shared_within_max_age(tree: Path) -> None:
     assert reader.host_snapshot().loadavg == "9.99 9.99 9.99 1/1 1\n"
 
 
+def test_a_host_snapshot_read_again_unchanged_is_the_same_object(tree: Path) -> None:
+    """Past max_age the texts are read again: all unchanged, the very snapshot comes back
+    (its parsed layouts, and the texts made from it, keep serving); one text changed, a
+    new snapshot with it."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    first = reader.host_snapshot({"cpuinfo", "online"})
+    layout = first.cpuinfo_layout
+    clock.now += 0.01
+    again = reader.host_snapshot({"cpuinfo", "online"})
+    assert again is first and again.cpuinfo_layout is layout
+    (tree / "sys/devices/system/cpu/online").write_text("0\n")
+    assert reader.host_snapshot({"cpuinfo", "online"}) is first  # within max_age
+    clock.now += 0.01
+    changed = reader.host_snapshot({"cpuinfo", "online"})
+    assert changed is not first and changed.online == "0\n"
+    assert changed == SystemReader(str(tree)).host_snapshot({"cpuinfo", "online"})
+
+
+def test_a_setting_field_read_again_unchanged_is_the_same_object(tree: Path) -> None:
+    """Past setting_max_age the cpuset and cpu fields are read again: unchanged, the very
+    objects come back, in a view equal to the uncached reader's; a changed file gives a
+    new value at once."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
+    container = reader.resolve_pid(4242)
+    parts = {"cpuset", "cpu"}
+    first = reader.view_for_container(container, parts)
+    clock.now += 0.1
+    again = reader.view_for_container(container, parts)
+    assert again.cpuset is first.cpuset and again.cpu is first.cpu
+    assert again == SystemReader(str(tree)).view_for_container(container, parts)
+    (tree / "sys/fs/cgroup/cpuset/lxc/c1/cpuset.effective_cpus").write_text("0-1\n")
+    clock.now += 0.1
+    changed = reader.view_for_container(container, parts)
+    assert changed.cpuset is not None and changed.cpuset != first.cpuset
+    assert changed.cpu is first.cpu
+    assert changed == SystemReader(str(tree)).view_for_container(container, parts)
+
+
 def test_clock_never_cached(tree: Path) -> None:
     """The clock is read anew on every call (uptime and stat must advance)."""
     reader = CachingReader(str(tree), max_age=10.0)
