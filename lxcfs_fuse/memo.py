@@ -62,9 +62,10 @@ class TextMemo:
             # The key holds one id per input, so a found entry has as many inputs as asked.
             if entry is None or not all(map(operator.is_, entry[1], inputs)):
                 return None
-            if self._monotonic() - entry[0] > self._max_age / 2:
-                # Found: kept on as recently used (rule 3); renewed at most twice an age.
-                self._entries[key] = (self._monotonic(), entry[1], entry[2])
+            now = self._monotonic()
+            if now - entry[0] > self._max_age / 2:
+                # Found: kept on as recently used (rule 3), renewed at most twice per max_age.
+                self._entries[key] = (now, entry[1], entry[2])
                 self._entries.move_to_end(key)
         return entry[2]
 
