@@ -34,7 +34,7 @@ fi
 
 # The interpreter .venv is made from: Debian's own python3 where it is there. The daemon is
 # CPU-bound Python, and the interpreter's build is worth a fifth of its CPU per read
-# (docs/performance.md, ninth round): Debian's static, profile-optimised binary against a
+# (docs/performance.md, ninth round): Debian's static, optimised binary against a
 # pyenv build with a shared libpython that came first on PATH on our benchmark machine. On
 # a fresh Debian 12 the two are the same python3. LXCFS_PY_PYTHON names another.
 python=${LXCFS_PY_PYTHON:-}
