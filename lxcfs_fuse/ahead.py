@@ -31,6 +31,9 @@ Rules:
    render ahead would only delay them. A pair is rendered ahead at most once between two of
    its reads, so a reader that stops costs at most one render per file it was reading; a
    pair not read for ``FORGET_GAPS`` gaps (at least ``MAX_GAP``) is forgotten.
+   The daemon asks before its quiet moment, so that a dry spell with nothing due goes
+   straight to sleep (one wake-up instead of two); a step found but not taken (a request
+   came in the quiet moment) is given back (``give_back``), as if never asked for.
 4. Bounded: at most ``CAPACITY`` pairs, the least recently read dropped first; ``prune``
    (the daemon's housekeeping) forgets the silent ones even when no request comes.
 5. Thread-safe: one lock for the table, never held while anything is read or rendered;
@@ -206,3 +209,12 @@ class ReadAhead:
         # renewed together expires together, and the pair comes due once in a window,
         # not once for each of its values as they come due in turn.
         return Due(key[0], key[1], max(0.0, horizon + pair.gap - now))
+
+    def give_back(self, due: Due) -> None:
+        """``due`` was not rendered after all (rule 3): its pair may come due again at
+        the next idle moment."""
+        with self._lock:
+            pair = self._pairs.get((due.path, due.pid))
+            if pair is not None:
+                pair.rendered_ahead = False
+                pair.fresh_until = 0.0

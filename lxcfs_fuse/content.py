@@ -50,11 +50,13 @@ Rules:
    it and get the text a render would give them, and the history as it would be: stat
    renders once per window of its inputs, not twice.
 8. Reading ahead (``lxcfs_fuse.ahead``; ``ahead`` set, by the daemon's serving process):
-   every render tells ``ahead`` which caller read which file; ``read_ahead`` renders one
-   due pair looking ahead to its next read (``CachingReader.looking_ahead`` and the
-   caller resolver's), so the values about to expire are read now and that read finds
-   them shared, and the text kept (rule 7). A render ahead is an ordinary render in every
-   other way (a /proc/stat render ahead advances its history as the reader's own would).
+   every render tells ``ahead`` which caller read which file; ``ahead_step`` finds one
+   due pair (an ``AheadStep``), which the daemon takes, rendering it looking ahead to its
+   next read (``CachingReader.looking_ahead`` and the caller resolver's), so the values
+   about to expire are read now and that read finds them shared, and the text kept (rule
+   7), or gives back when a request comes first. A render ahead is an ordinary render in
+   every other way (a /proc/stat render ahead advances its history as the reader's own
+   would).
    It never waits: one that needs a file other than a kernel file, or fails, is given up
    and logged at debug level, and the reader's own read does what it did before.
 9. A caller's last text of a stateless or clock-kept file (rule 7) is kept for that
@@ -88,7 +90,7 @@ from typing import Any
 
 import attrs
 
-from lxcfs_fuse.ahead import ReadAhead
+from lxcfs_fuse.ahead import Due, ReadAhead
 from lxcfs_fuse.callers import RECENT_SECONDS, CallerResolver
 from lxcfs_fuse.deadline import Deadline, DeadlineExceeded, LogOncePer, MustDefer
 from lxcfs_fuse.loadavg import LoadavgSampler
@@ -108,7 +110,7 @@ from lxcfs_model.io.cached import Measured
 from lxcfs_model.rendering import Rendered, RenderInputs
 from lxcfs_model.values import CgroupView, Clock, HostSnapshot, RenderOptions
 
-__all__ = ["ContainerContent", "Generation", "StatKey"]
+__all__ = ["AheadStep", "ContainerContent", "Generation", "StatKey"]
 
 # What the cpu directory map reads is what the sys cpu files read.
 _CPU_ONLINE = "sys/devices/system/cpu/online"
@@ -265,6 +267,36 @@ class Generation:
         if not callable(interchangeable):
             interchangeable = operator.is_
         return cls(library, reader, callers, options, _reads_of(library), interchangeable)
+
+
+class AheadStep:
+    """One step of reading ahead (rule 8) found by ``ContainerContent.ahead_step``: the
+    daemon takes it (renders the pair looking ahead) or gives it back (a request came
+    first), which leaves the pair free to come due again."""
+
+    __slots__ = ("_ahead", "_content", "_context", "_due")
+
+    def __init__(
+        self,
+        content: ContainerContent,
+        ahead: ReadAhead,
+        due: Due,
+        context: Callable[[], contextlib.AbstractContextManager[Any]],
+    ) -> None:
+        self._content = content
+        self._ahead = ahead
+        self._due = due
+        self._context = context
+
+    def take(self) -> None:
+        """Render the pair ahead. (A /proc/stat render ahead keeps its text for the history
+        it hands back, rule 7: its reader's read finds it.) Never raises."""
+        started = time.perf_counter()
+        self._content._render_ahead(self._due.path, self._due.pid, self._context)
+        self._ahead.took(time.perf_counter() - started)
+
+    def give_back(self) -> None:
+        self._ahead.give_back(self._due)
 
 
 class ContainerContent:
@@ -636,22 +668,28 @@ class ContainerContent:
     # -------------------------------------------------------------------- reading ahead
 
     def read_ahead(self) -> bool:
-        """One step of reading ahead (rule 8): the pair read next rendered looking ahead,
-        if it is due; whether it took a step. (A /proc/stat render ahead keeps its text
-        for the history it hands back, rule 7: its reader's read finds it.)"""
+        """One step of reading ahead (rule 8), found and taken at once; whether there was
+        one."""
+        step = self.ahead_step()
+        if step is None:
+            return False
+        step.take()
+        return True
+
+    def ahead_step(self) -> AheadStep | None:
+        """The next step of reading ahead (rule 8), not yet taken: the pair read next, if
+        it is due. Reads nothing, so the daemon asks before deciding whether to wait for
+        a quiet moment (``lxcfs_fuse.ahead`` rule 3)."""
         ahead = self.ahead
         generation = self.generation
         looking = getattr(generation.reader, "looking_ahead", None)
         resolving = getattr(generation.callers, "looking_ahead", None)
         if ahead is None or not self.virtualize or looking is None or resolving is None:
-            return False
+            return None
         due = ahead.due(self._fresh_until)
         if due is None:
-            return False
-        started = time.perf_counter()
-        self._render_ahead(due.path, due.pid, lambda: _both(looking(due.lead), resolving(due.lead)))
-        ahead.took(time.perf_counter() - started)
-        return True
+            return None
+        return AheadStep(self, ahead, due, lambda: _both(looking(due.lead), resolving(due.lead)))
 
     def _render_ahead(
         self, path: str, pid: int, context: Callable[[], contextlib.AbstractContextManager[Any]]

@@ -170,17 +170,19 @@ class LxcfsOperations:
     def _pid(self) -> int:
         return self._caller()[2]
 
-    def idle(self) -> bool:
-        """For a binding with nothing to serve: one step of the content's reading ahead
-        (``lxcfs_fuse.ahead``); whether it took one. Never raises (rule 2)."""
-        read_ahead = getattr(self._content, "read_ahead", None)
-        if read_ahead is None:
-            return False
+    def idle_step(self) -> Any:
+        """For a binding with nothing to serve: the next step of the content's reading
+        ahead (``lxcfs_fuse.ahead``), or None. The binding calls its ``take()`` once the
+        moment stays quiet, else its ``give_back()``; neither raises. Never raises (rule
+        2)."""
+        ahead_step = getattr(self._content, "ahead_step", None)
+        if ahead_step is None:
+            return None
         try:
-            return bool(read_ahead())
+            return ahead_step()
         except Exception as error:
             log.error("reading ahead failed: %s: %s", type(error).__name__, error)
-            return False
+            return None
 
     def _node(self, path: str) -> Node:
         return self._tree.lookup(path, self._pid())

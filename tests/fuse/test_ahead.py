@@ -71,6 +71,24 @@ def test_a_pair_is_followed_from_its_second_read_and_due_only_when_it_would_expi
     assert planner.due(lambda path, pid: 0.0) is not None
 
 
+def test_a_step_given_back_comes_due_again_and_one_taken_does_not() -> None:
+    """The daemon asks before its quiet moment; a request in that moment gives the step
+    back (rule 3): the pair is due at the next idle moment, as if never asked for."""
+    clock = _Clock()
+    planner = _planner(clock)
+    for _ in range(3):
+        planner.read("proc/meminfo", 7)
+        clock.now += 0.004
+    clock.now -= 0.003  # its read due in 3 ms, its values long expired
+    due = planner.due(lambda path, pid: 0.0)
+    assert due is not None
+    assert planner.due(lambda path, pid: 0.0) is None  # marked: not twice
+    planner.give_back(due)
+    again = planner.due(lambda path, pid: 0.0)
+    assert again is not None and (again.path, again.pid) == ("proc/meminfo", 7)
+    assert planner.due(lambda path, pid: 0.0) is None  # this one is taken
+
+
 def test_only_the_pair_read_next_is_rendered_ahead() -> None:
     """Each other pair's read brings another idle moment first: the one due later waits."""
     clock = _Clock()

@@ -320,15 +320,23 @@ def _answer(end: socket.socket) -> tuple[int, int, bytes]:
 
 
 class _Idling(_Texts):
-    """Operations whose idle work (reading ahead) only counts its steps."""
+    """Operations whose idle work (reading ahead) only counts its steps: asked for, taken
+    and given back. ``has_work``: whether a step is there to be found."""
 
     def __init__(self) -> None:
         super().__init__(b"")
-        self.steps = 0
+        self.has_work = True
+        self.asked = self.steps = self.given_back = 0
 
-    def idle(self) -> bool:
+    def idle_step(self) -> _Idling | None:
+        self.asked += 1
+        return self if self.has_work else None
+
+    def take(self) -> None:
         self.steps += 1
-        return False
+
+    def give_back(self) -> None:
+        self.given_back += 1
 
 
 def test_quiet_is_false_at_once_when_a_request_waits_and_true_after_the_wait() -> None:
@@ -365,26 +373,32 @@ def test_quiet_without_select_is_quiet_at_once(monkeypatch: pytest.MonkeyPatch) 
         device.close()
 
 
-def test_the_main_process_steps_idle_only_after_a_quiet_moment() -> None:
-    """Idle work (a render ahead) waits for a moment without requests (devfuse rule 8): a
-    reader reading files back to back must not find its next open behind a render. With
-    ``_quiet`` saying a request came meanwhile, no step is taken; once it says the moment
-    was quiet, one is, after each request."""
+def _serve_four_requests(
+    operations: _Idling, quiet_moments: tuple[bool, ...]
+) -> tuple[list[tuple[int, int, int]], int]:
+    """A real main-process loop over a socket pair, serving four requests with a dry spell
+    after each; ``_quiet`` says whether each spell's moment stayed quiet. (asked, taken,
+    given back) after each spell, and how many quiet moments were waited for."""
     kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     device.setblocking(False)  # the mounted device is read without blocking
-    operations = _Idling()
     session = devfuse.Session(operations, device.fileno(), peers=Peers(2))
     quiet = [False]
-    session._quiet = lambda seconds: quiet[0]  # type: ignore[method-assign]
-    steps_seen: list[int] = []
+    waited = [0]
+
+    def quiet_moment(seconds: float) -> bool:
+        waited[0] += 1
+        return quiet[0]
+
+    session._quiet = quiet_moment  # type: ignore[method-assign]
+    seen: list[tuple[int, int, int]] = []
 
     def reader() -> None:
-        for unique, is_quiet in ((1, False), (2, False), (3, True), (4, True)):
+        for unique, is_quiet in enumerate(quiet_moments, start=1):
             quiet[0] = is_quiet
             kernel.send(_request(Opcode.STATFS, 1, b"", unique))
             assert _answer(kernel)[0] == unique
             time.sleep(0.1)  # the loop reaches its dry spell and sleeps
-            steps_seen.append(operations.steps)
+            seen.append((operations.asked, operations.steps, operations.given_back))
         kernel.close()  # the device reads EOF: the loop ends
 
     thread = threading.Thread(target=reader)
@@ -394,7 +408,27 @@ def test_the_main_process_steps_idle_only_after_a_quiet_moment() -> None:
     finally:
         thread.join(10)
         device.close()
-    assert steps_seen == [0, 0, 1, 2]
+    return seen, waited[0]
+
+
+def test_the_main_process_steps_idle_only_after_a_quiet_moment() -> None:
+    """Idle work (a render ahead) waits for a moment without requests (devfuse rule 8): a
+    reader reading files back to back must not find its next open behind a render. With
+    ``_quiet`` saying a request came meanwhile, the step found is given back, not taken;
+    once it says the moment was quiet, one is taken, after each request."""
+    seen, waited = _serve_four_requests(_Idling(), (False, False, True, True))
+    assert seen == [(1, 0, 1), (2, 0, 2), (3, 1, 2), (4, 2, 2)]
+    assert waited == 4
+
+
+def test_a_dry_spell_with_no_idle_work_sleeps_without_a_quiet_moment() -> None:
+    """No step due (most dry spells): the loop asks once and goes straight to sleep, no
+    quiet moment first, so it wakes once, at the next request (devfuse rule 8)."""
+    operations = _Idling()
+    operations.has_work = False
+    seen, waited = _serve_four_requests(operations, (True, True, True, True))
+    assert seen == [(1, 0, 0), (2, 0, 0), (3, 0, 0), (4, 0, 0)]
+    assert waited == 0
 
 
 def test_a_record_reassembles_one_text_and_ends_at_eof(
