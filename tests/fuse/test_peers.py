@@ -651,3 +651,86 @@ def test_sigterm_ends_the_daemon_and_its_helper_while_it_reads() -> None:
                         break
                 time.sleep(0.05)
             assert "helper 1: served" in daemon.log(), daemon.log()[-2000:]
+
+
+# ------------------------------------------------- a record's own requests (devfuse rule 9)
+
+
+def _twin_sessions() -> Iterator[tuple[socket.socket, socket.socket, devfuse.Session]]:
+    for _ in range(2):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        session = devfuse.Session(_Texts(b"0123456789" * 10), theirs.fileno(), peers=Peers(2))
+        yield ours, theirs, session
+
+
+def test_a_records_own_requests_are_answered_as_dispatch_answers_them() -> None:
+    """The open, the read at EOF and the release are answered at once with what
+    ``_dispatch`` answers; the read at offset 0, a read inside the text, a second release
+    and the open of a file that is no record are left to ``_dispatch``."""
+    (kernel, device, fast), (other, other_device, slow) = _twin_sessions()
+    meminfo = fast.nodes._ids["/proc/meminfo"]
+    assert slow.nodes._ids["/proc/meminfo"] == meminfo
+    try:
+        requests: list[tuple[bytes, bool]] = []
+        handle = SharedFiles.BIT  # both sessions hand out slot 0 first
+        requests.append((_request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1), True))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 0, 30), 2), False))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 30, 30), 3), False))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 60, 99), 4), False))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 100, 99), 5), True))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 150, 99), 6), True))
+        release = wire.RELEASE_IN.pack(handle, 0, 0, 0)
+        requests.append((_request(Opcode.RELEASE, meminfo, release, 7), True))
+        requests.append((_request(Opcode.RELEASE, meminfo, release, 8), False))  # not open
+        requests.append((_request(Opcode.OPEN, 1, wire.OPEN_IN.pack(0, 0), 9), False))
+        for request, answered_at_once in requests:
+            assert fast._answered_from_record(request) is answered_at_once
+            if not answered_at_once:
+                fast._dispatch(request, forwarded=False)
+            slow._dispatch(request, forwarded=False)
+            assert kernel.recv(1 << 20) == other.recv(1 << 20)
+        assert fast.requests_served == slow.requests_served == len(requests)
+    finally:
+        for end in (kernel, device, other, other_device):
+            end.close()
+
+
+def test_the_main_loop_dispatches_only_the_read_that_renders() -> None:
+    """A whole read through the main process's loop (open, read, read at EOF, release):
+    one request goes through ``_dispatch``, the other three are answered from the record."""
+    kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    device.setblocking(False)  # the mounted device is read without blocking
+    operations = _Texts(b"0123456789" * 10)
+    session = devfuse.Session(operations, device.fileno(), peers=Peers(2))
+    meminfo = session.nodes._ids["/proc/meminfo"]
+    dispatched: list[int] = []
+    dispatch = session._dispatch
+
+    def counting(request: bytes, *, forwarded: bool, reply_to: int | None = None) -> None:
+        dispatched.append(wire.IN_HEADER.unpack_from(request)[1])
+        dispatch(request, forwarded=forwarded, reply_to=reply_to)
+
+    session._dispatch = counting  # type: ignore[method-assign]
+    got: list[bytes] = []
+
+    def reader() -> None:
+        kernel.send(_request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1))
+        handle = wire.OPEN_OUT.unpack_from(_answer(kernel)[2])[0]
+        kernel.send(_request(Opcode.READ, meminfo, _read_body(handle, 0), 2))
+        got.append(_answer(kernel)[2])
+        kernel.send(_request(Opcode.READ, meminfo, _read_body(handle, 100), 3))
+        got.append(_answer(kernel)[2])
+        kernel.send(_request(Opcode.RELEASE, meminfo, wire.RELEASE_IN.pack(handle, 0, 0, 0), 4))
+        got.append(_answer(kernel)[2])
+        kernel.close()  # the device reads EOF: the loop ends
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        session.serve()
+    finally:
+        thread.join(10)
+        device.close()
+    assert got == [b"0123456789" * 10, b"", b""]
+    assert dispatched == [Opcode.READ]
+    assert operations.renders == 1
