@@ -63,7 +63,9 @@ Rules:
    caller pid until the first value it was made from expires: the view fields and host
    snapshot as the reader served them (``CachingReader.measuring``) and the caller's
    recent answer (``callers`` rule 5), with the caller's /proc/<pid> inode and the clock
-   moment the text depends on. The caller's next read within that time gets it after one
+   moment the text depends on; and no longer than the memo's renewal time, so the memo
+   entry of a text whose inputs all last 100 ms (cpuinfo's) is found often enough to
+   stay. The caller's next read within that time gets it after one
    stat (the same process?) and, for uptime, one clock read (the same centisecond?):
    exactly what a render would give, since the render would be given the same shared
    values and find this text in the memo (rule 7), for about a tenth of the cost. For
@@ -456,14 +458,22 @@ class ContainerContent:
         host: HostSnapshot | None = None,
     ) -> None:
         """Keep ``text`` for ``pid`` (rule 9) until the first value it was made from, or
-        the caller's recent answer, expires; nothing if the view was read on another
-        thread (unmeasured) or the caller has no recent answer."""
+        the caller's recent answer, expires, or the memo's renewal time passes; nothing if
+        the view was read on another thread (unmeasured) or the caller has no recent
+        answer."""
         if measured is None or measured.views == 0:
             return
         identity = generation.callers.recent_identity(pid)
         if identity is None:
             return
-        until = min(measured.until, generation.callers.fresh_until(pid))
+        reader: Any = generation.reader  # a CachingReader: only its measuring measures
+        # Not past the memo's renewal either: a text whose inputs all last long (cpuinfo's,
+        # 100 ms) is then looked up there often enough to stay, and found, not made again.
+        until = min(
+            measured.until,
+            generation.callers.fresh_until(pid),
+            reader.monotonic() + self.texts.renewal_seconds,
+        )
         if len(self._kept_texts) >= self._kept_texts_limit:
             self._drop_kept_texts()
         self._kept_texts[(path, pid)] = _KeptText(

@@ -49,6 +49,11 @@ class TextMemo:
             OrderedDict()
         )
 
+    @property
+    def renewal_seconds(self) -> float:
+        """An entry found at least this often is never dropped (rule 3)."""
+        return self._max_age / 2
+
     @staticmethod
     def _key(path: str, inputs: Sequence[object], moment: Hashable) -> tuple[object, ...]:
         return (path, moment, *map(id, inputs))

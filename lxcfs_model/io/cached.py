@@ -41,7 +41,13 @@ Rules:
    a file that counts CPUs reads nothing for 100 ms and no value is older than 100 ms.
    Read again unchanged, such a field is the same object again (as a host snapshot,
    rule 2), so cpuinfo's text, made from these and unchanging host texts, is not made
-   again.
+   again. A host snapshot of ``SETTING_HOST_PARTS`` alone (the online CPU list and
+   /proc/cpuinfo, what cpuinfo and the sys cpu files read) is shared as long: those texts
+   change when a CPU is plugged in or out, an act of the operator like a CPU set's, and
+   otherwise only in cpuinfo's "cpu MHz", a rate the kernel samples, whose age within a
+   tenth of a second nobody can tell. Read afresh every 10 ms, /proc/cpuinfo (the
+   kernel prints every CPU's flags) was most of a cpuinfo read's cost, and what it found
+   was the same text (tenth round).
    Likewise what the reader makes of setting files alone inside a field (a memory or swap
    limit chain, ``SystemReader.setting_value``) is kept whole, keyed by hierarchy, file and
    cgroup, for ``setting_max_age`` counted from its oldest file: a meminfo miss then
@@ -113,6 +119,7 @@ from lxcfs_model.values import CgroupView, HostSnapshot
 __all__ = [
     "DEFAULT_MAX_AGE",
     "SETTING_FILES",
+    "SETTING_HOST_PARTS",
     "SETTING_MAX_AGE",
     "SETTING_PARTS",
     "CachingReader",
@@ -124,6 +131,9 @@ SETTING_MAX_AGE = 0.100
 
 #: View fields made of setting files alone (rule 3a).
 SETTING_PARTS = frozenset({"cpuset", "cpu"})
+#: Host texts that change only when a CPU is plugged in or out, but for a sampled clock
+#: rate (rule 3a): a snapshot of these alone is shared as long as a setting.
+SETTING_HOST_PARTS = frozenset({"cpuinfo", "online"})
 
 #: What a runtime sets rather than what the workload does (rule 3a), by file name.
 SETTING_FILES = frozenset(
@@ -232,12 +242,16 @@ class CachingReader(SystemReader):
         with self._lock:
             return len(self._views)
 
-    def _fresh(self, made: float, now: float) -> bool:
-        return 0.0 <= now - made < self.max_age
-
     def _max_age_of(self, part: str) -> float:
         """How long a view field is shared: settings longer (rule 3a)."""
         return self.setting_max_age if part in SETTING_PARTS else self.max_age
+
+    def _host_max_age(self, parts: frozenset[str]) -> float:
+        """How long a host snapshot of ``parts`` is shared: of setting-like texts alone,
+        as long as a setting (rule 3a), never shorter than any other."""
+        if parts <= SETTING_HOST_PARTS:
+            return max(self.max_age, self.setting_max_age)
+        return self.max_age
 
     def monotonic(self) -> float:
         """This reader's clock, which ``fresh_until`` answers in."""
@@ -308,10 +322,11 @@ class CachingReader(SystemReader):
                 return 0.0
             until = min(until, field[0] + self._max_age_of(part))
         if host_parts is not None:
-            host = self._hosts.get(frozenset(host_parts))
+            key = frozenset(host_parts)
+            host = self._hosts.get(key)
             if host is None:
                 return 0.0
-            until = min(until, host[0] + self.max_age)
+            until = min(until, host[0] + self._host_max_age(key))
         return until
 
     def read_cgroup_file(self, location: str, *, ancestor: bool = False) -> str:
@@ -447,9 +462,10 @@ class CachingReader(SystemReader):
         (rule 1); a shared snapshot keeps its parsed layouts, so a burst parses once."""
         key = frozenset(parts)
         now = self._monotonic()
+        max_age = self._host_max_age(key)
         cached = self._hosts.get(key)
-        if cached is not None and self._fresh(cached[0], self._checked_at(now)):
-            self._measure(cached[0], self.max_age)
+        if cached is not None and 0.0 <= self._checked_at(now) - cached[0] < max_age:
+            self._measure(cached[0], max_age)
             return cached[1]
         snapshot = super().host_snapshot(key)
         if cached is not None and cached[1] == snapshot:
@@ -457,7 +473,7 @@ class CachingReader(SystemReader):
             # object again, so its parsed layouts and the texts made from it still serve.
             snapshot = cached[1]
         self._hosts[key] = (now, snapshot)
-        self._measure(now, self.max_age)
+        self._measure(now, max_age)
         return snapshot
 
     def cached_view(
@@ -553,8 +569,9 @@ class CachingReader(SystemReader):
             self._evict_locked(now)
             self._drop_settings_locked(self._settings, now)
             self._drop_settings_locked(self._setting_values, now)
-            for key in [k for k, (made, _) in self._hosts.items() if not self._fresh(made, now)]:
-                del self._hosts[key]
+            for key, (made, _) in list(self._hosts.items()):
+                if not 0.0 <= now - made < self._host_max_age(key):
+                    del self._hosts[key]
             # A dict keeps the table of its largest size: after a thousand containers came
             # and went, about 50 KiB each, for nothing. Copies are sized to what is left.
             self._views = OrderedDict(self._views)

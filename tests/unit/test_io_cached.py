@@ -115,7 +115,7 @@ def test_a_host_snapshot_read_again_unchanged_is_the_same_object(tree: Path) -> 
     (its parsed layouts, and the texts made from it, keep serving); one text changed, a
     new snapshot with it."""
     clock = FakeClock()
-    reader = CachingReader(str(tree), max_age=0.01, monotonic=clock)
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.01, monotonic=clock)
     first = reader.host_snapshot({"cpuinfo", "online"})
     layout = first.cpuinfo_layout
     clock.now += 0.01
@@ -127,6 +127,32 @@ def test_a_host_snapshot_read_again_unchanged_is_the_same_object(tree: Path) -> 
     changed = reader.host_snapshot({"cpuinfo", "online"})
     assert changed is not first and changed.online == "0\n"
     assert changed == SystemReader(str(tree)).host_snapshot({"cpuinfo", "online"})
+
+
+def test_the_cpu_texts_alone_are_shared_as_long_as_a_setting(tree: Path) -> None:
+    """A snapshot of the online CPU list and /proc/cpuinfo alone is shared for
+    setting_max_age (rule 3a), and so is its expiry; with any other text in it, max_age."""
+    clock = FakeClock()
+    reader = CachingReader(str(tree), max_age=0.01, setting_max_age=0.1, monotonic=clock)
+    cpus = reader.host_snapshot({"cpuinfo", "online"})
+    online = reader.host_snapshot({"online"})
+    mixed = reader.host_snapshot({"cpuinfo", "online", "loadavg"})
+    container = reader.resolve_pid(4242)
+    reader.view_for_container(container, ("cpuset",))
+    start = clock.now
+    assert reader.fresh_until(container, ("cpuset",), {"cpuinfo", "online"}) == start + 0.1
+    assert reader.fresh_until(container, ("cpuset",), {"online", "loadavg"}) == 0.0  # none
+    (tree / "sys/devices/system/cpu/online").write_text("0\n")
+    clock.now += 0.05
+    assert reader.host_snapshot({"cpuinfo", "online"}) is cpus
+    assert reader.host_snapshot({"online"}) is online
+    changed = reader.host_snapshot({"cpuinfo", "online", "loadavg"})
+    assert changed is not mixed and changed.online == "0\n"
+    reader.drop_expired()
+    assert reader.host_snapshot({"online"}) is online  # kept by the housekeeping too
+    clock.now += 0.051
+    assert reader.host_snapshot({"cpuinfo", "online"}).online == "0\n"
+    assert reader.host_snapshot({"online"}).online == "0\n"
 
 
 def test_a_setting_field_read_again_unchanged_is_the_same_object(tree: Path) -> None:
