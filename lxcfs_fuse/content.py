@@ -59,7 +59,7 @@ Rules:
    would).
    It never waits: one that needs a file other than a kernel file, or fails, is given up
    and logged at debug level, and the reader's own read does what it did before.
-9. A caller's last text of a stateless or clock-kept file (rule 7) is kept for that
+9. A caller's last text of a stateless, clock-kept or /proc/stat file (rule 7) is kept for that
    caller pid until the first value it was made from expires: the view fields and host
    snapshot as the reader served them (``CachingReader.measuring``) and the caller's
    recent answer (``callers`` rule 5), with the caller's /proc/<pid> inode and the clock
@@ -70,9 +70,13 @@ Rules:
    exactly what a render would give, since the render would be given the same shared
    values and find this text in the memo (rule 7), for about a tenth of the cost. For
    uptime in a new centisecond, the kept view and host snapshot (the very objects a
-   render would be given) are rendered with the new clock, skipping the rest. Not
-   /proc/stat (its history may have moved on), and nothing when the view was read on a
-   deadline worker (not measured). Bounded: ``KEPT_TEXTS`` entries; the expired are
+   render would be given) are rendered with the new clock, skipping the rest. A
+   /proc/stat text is kept with the history object the store held after it (rule 7) and
+   served only while the store still holds that very object: its inputs and that history
+   give that text, whatever the clock (tests/properties/test_kept_texts.py), and any
+   render that moved the history on (another process of the container, a render ahead)
+   replaced the object. Nothing is kept when the view was read on a deadline worker (not
+   measured). Bounded: ``KEPT_TEXTS`` entries; the expired are
    dropped whenever the table has doubled since the last drop (at least
    ``KEPT_TEXTS_FLOOR``) and at every prune, so it holds about the callers of the last few
    milliseconds, not every container read since the last prune (a burst of a thousand
@@ -133,6 +137,8 @@ class _Reads:
     memo_fields: tuple[str, ...] = ()
     #: What of the clock the text depends on, for the files of ``_CLOCK_KEPT`` (rule 7).
     text_clock: Callable[[Clock], Hashable] | None = None
+    #: Whether it is rendered from a /proc/stat history (``_STAT_FILES``; rules 7, 9).
+    stat: bool = False
 
 
 def _reads_of(library: Library) -> dict[str, _Reads]:
@@ -143,6 +149,7 @@ def _reads_of(library: Library) -> dict[str, _Reads]:
             bool(getattr(spec, "stateless", False)),
             tuple(sorted({part.split(".", 1)[0] for part in getattr(spec, "view_parts", ())})),
             _text_clock(library, spec) if spec.path in _CLOCK_KEPT else None,
+            spec.path in _STAT_FILES,
         )
         for spec in library.files
     }
@@ -200,6 +207,14 @@ class _KeptText:
     #: What a clock-kept text was rendered from, to render the next moment's (rule 9).
     view: CgroupView | None = None
     host: HostSnapshot | None = None
+    #: A /proc/stat text's history key and the very history it was kept with (rule 9).
+    stat: tuple[StatKey, object] | None = None
+
+
+def _with_history(made: tuple[str, StatHistory | None]) -> tuple[tuple[str, object], Any]:
+    """``_kept_stat``'s (text, history) as ``KeyedStore.update`` takes it: the history is
+    stored, and both are handed back, so the text is kept with that very history (rule 9)."""
+    return made, made[1]
 
 
 @contextlib.contextmanager
@@ -410,10 +425,15 @@ class ContainerContent:
         # rule 7: the same objects as a request of the last few ms made this text from
         made_from = [generation, host, *(getattr(view, name) for name in reads.memo_fields)]
         if path in _STAT_FILES:
-            return self.stat_histories.update(
-                _stat_key(view),
-                lambda previous: self._kept_stat(path, generation, view, host, made_from, previous),
+            key = _stat_key(view)
+            text, history = self.stat_histories.update(
+                key,
+                lambda previous: _with_history(
+                    self._kept_stat(path, generation, view, host, made_from, previous)
+                ),
             )
+            self._keep(path, pid, measured, generation, None, text, stat=(key, history))
+            return text
         if reads.stateless:
             text = self.texts.get(path, made_from)
             if text is None:
@@ -441,7 +461,7 @@ class ContainerContent:
         measuring = getattr(generation.reader, "measuring", None)
         if measuring is None or reads.view_parts is None:
             return contextlib.nullcontext()
-        if not (reads.stateless or reads.text_clock is not None):
+        if not (reads.stateless or reads.text_clock is not None or reads.stat):
             return contextlib.nullcontext()
         context: contextlib.AbstractContextManager[Measured] = measuring()
         return context
@@ -456,6 +476,8 @@ class ContainerContent:
         text: str,
         view: CgroupView | None = None,
         host: HostSnapshot | None = None,
+        *,
+        stat: tuple[StatKey, object] | None = None,
     ) -> None:
         """Keep ``text`` for ``pid`` (rule 9) until the first value it was made from, or
         the caller's recent answer, expires, or the memo's renewal time passes; nothing if
@@ -477,7 +499,7 @@ class ContainerContent:
         if len(self._kept_texts) >= self._kept_texts_limit:
             self._drop_kept_texts()
         self._kept_texts[(path, pid)] = _KeptText(
-            until, identity, generation, moment, text, view, host
+            until, identity, generation, moment, text, view, host, stat
         )
 
     def _still_kept(
@@ -494,6 +516,8 @@ class ContainerContent:
                 return None
         except generation.library.model_error:
             return None
+        if kept.stat is not None and self.stat_histories.current(kept.stat[0]) is not kept.stat[1]:
+            return None  # another render moved its history on: this text may be behind it
         if kept.moment is None:
             return kept.text
         if reads.text_clock is None or kept.view is None or kept.host is None:

@@ -69,6 +69,13 @@ class KeyedStore(Generic[K, V]):
         with self._key_lock(key):
             self._put(key, value)
 
+    def current(self, key: K) -> V | None:
+        """The value stored for ``key`` now (None: none), without waiting for an update of
+        it in progress."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
     def update(self, key: K, compute: Callable[[V | None], tuple[R, V | None]]) -> R:
         """Run ``compute(current)`` under the key's lock; store the value it returns (None:
         keep nothing) and return its result."""

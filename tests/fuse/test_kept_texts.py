@@ -19,6 +19,7 @@ from lxcfs_model.io import CachingReader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CHILD = 4250  # in the container /lxc/c1 of the v1-nested fixture
+INIT = 4242  # its init, in the same cgroups
 STAT_KEY = ("/lxc/c1", "/lxc/c1", "/lxc/c1")
 USAGE_ALL = "sys/fs/cgroup/cpuacct/lxc/c1/cpuacct.usage_all"
 
@@ -170,6 +171,9 @@ def test_a_kept_stat_text_is_not_served_across_a_changed_input(tmp_path: Path) -
     _grow(root, random.Random(1))
     grown = attrs.evolve(host, stat=(root / "proc/stat").read_text())
     object.__setattr__(reader, "host_snapshot", lambda *parts: grown)
+    # The caller's kept text (rule 9) trusts the reader to hand out the same snapshot
+    # until it expires, which this stand-in does not: what is checked here is the memo.
+    content._kept_texts.clear()
     try:
         assert content.render("proc/stat", CHILD) != first and len(renders) == 4
     finally:
@@ -177,6 +181,37 @@ def test_a_kept_stat_text_is_not_served_across_a_changed_input(tmp_path: Path) -
     now[0] = 1.0
     second_window = content.render("proc/stat", CHILD)
     assert second_window != first and len(renders) == 5
+
+
+def test_a_callers_stat_text_is_served_only_while_its_history_is_the_stores(
+    tmp_path: Path,
+) -> None:
+    """A caller's /proc/stat text is kept (rule 9): its next read within the window takes
+    no history update. Once another render moved the history on (a render ahead that
+    read the grown counters), the caller's next read is not its kept text but what the
+    full path gives now."""
+    root = _root(tmp_path)
+    now = [0.0]
+    content = ContainerContent(_reader(root, now), RenderOptions())
+    updates = [0]
+    update = content.stat_histories.update
+
+    def counting(key: object, compute: Callable[[object], object]) -> object:
+        updates[0] += 1
+        return update(key, compute)  # type: ignore[arg-type]
+
+    content.stat_histories.update = counting  # type: ignore[method-assign, assignment]
+    first = content.render("proc/stat", CHILD)
+    now[0] += 0.002
+    assert content.render("proc/stat", CHILD) == first and updates == [1]
+    _grow(root, random.Random(3))
+    reader = content.reader
+    content._render_ahead("proc/stat", INIT, lambda: reader.looking_ahead(1.0))
+    assert updates == [2]
+    moved = content.render("proc/stat", CHILD)
+    assert updates == [3] and moved != first
+    content._kept_texts.clear()
+    assert content.render("proc/stat", CHILD) == moved  # the full path's text
 
 
 def test_a_kept_uptime_text_lasts_only_its_centisecond(tmp_path: Path) -> None:
