@@ -67,11 +67,12 @@ Rules:
    gone for good fails as the plain read does. The one thing a descriptor can have wrong
    for up to ``kept_file_max_age`` is which cgroup a path names after a v1 cgroup was
    renamed (v1 allows renaming in place), as a kept setting can. No failure is kept.
-   Expired descriptors are closed at an insert, at ``drop_expired``, and by a timer
-   thread that runs every ``kept_file_max_age`` while any is kept, so a reader that goes
-   idle holds none after twice that (the daemon's descriptor count comes back to where
-   it was; its housekeeping runs every 30 s); all are closed when the reader is
-   collected.
+   Expired descriptors are closed at an insert, at ``drop_expired``, and by a closer
+   thread (one per reader, started at its first kept descriptor) that runs a round every
+   ``kept_file_max_age`` while any is kept and sleeps while none is, so a reader that
+   goes idle holds none after twice that (the daemon's descriptor count comes back to
+   where it was; its housekeeping runs every 30 s); all are closed, and the closer ends,
+   when the reader is collected.
 4. Bounded: at most ``capacity`` containers' views, setting files and setting values;
    entries are kept in insertion order, expired ones are dropped from the front at every
    insert, the oldest go first beyond ``capacity``; ``drop_expired`` also copies each map
@@ -215,10 +216,14 @@ class CachingReader(SystemReader):
         # held through each read of a kept descriptor, so none is closed while read.
         self._kept: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._kept_lock = threading.Lock()
-        self._closer: threading.Timer | None = None  # while any descriptor is kept
+        # The closer (rule 3b): started at the first kept descriptor; ``_closer_wake`` is
+        # set while any is kept (it then runs a round every ``kept_file_max_age``).
+        self._closer: threading.Thread | None = None
+        self._closer_wake = threading.Event()
         self.kept_files = kept_files
         self.kept_file_max_age = setting_max_age if kept_file_max_age is None else kept_file_max_age
         weakref.finalize(self, _close_kept, self.files, self._kept)
+        weakref.finalize(self, self._closer_wake.set)  # its closer then finds it gone, and ends
         self.max_age = max_age
         self.setting_max_age = setting_max_age
         # location -> (when read, text); oldest first (rule 3a).
@@ -378,8 +383,12 @@ class CachingReader(SystemReader):
                 self.files.close_kept(replaced[1])  # kept by another thread meanwhile
             self._kept[location] = (now, descriptor)
             self._drop_kept_locked(now)
-            if self._closer is None:
-                self._closer = _start_closer(weakref.ref(self), self.kept_file_max_age)
+            if not self._closer_wake.is_set():
+                self._closer_wake.set()
+                if self._closer is None:
+                    self._closer = _start_closer(
+                        weakref.ref(self), self._closer_wake, self.kept_file_max_age
+                    )
         return text
 
     def _drop_kept_locked(self, now: float) -> None:
@@ -391,13 +400,12 @@ class CachingReader(SystemReader):
             self.files.close_kept(descriptor)
 
     def _close_expired_descriptors(self) -> None:
-        """The closer's round (rule 3b): expired descriptors closed, and another round
-        due while any is left."""
+        """The closer's round (rule 3b): expired descriptors closed; with none left, the
+        closer sleeps until the next is kept."""
         with self._kept_lock:
-            self._closer = None
             self._drop_kept_locked(self._monotonic())
-            if self._kept:
-                self._closer = _start_closer(weakref.ref(self), self.kept_file_max_age)
+            if not self._kept:
+                self._closer_wake.clear()
 
     def kept_descriptors(self) -> int:
         """How many cgroup files are held open (tests check the bound)."""
@@ -636,27 +644,35 @@ def _assemble(fields: dict[str, _Field]) -> CgroupView:
     return CgroupView(**values, problems=tuple(problems))
 
 
-def _start_closer(reader: weakref.ref[CachingReader], delay: float) -> threading.Timer:
-    """A daemon thread that closes ``reader``'s expired descriptors in ``delay`` seconds
-    (rule 3b); it holds the reader weakly, so a reader dropped meanwhile is collected."""
+def _start_closer(
+    reader: weakref.ref[CachingReader], wake: threading.Event, delay: float
+) -> threading.Thread:
+    """The daemon thread that closes ``reader``'s expired descriptors (rule 3b): a round
+    every ``delay`` seconds while ``wake`` is set, asleep while it is not. One thread for
+    the reader's life, not one per round: starting a thread made the request that kept a
+    descriptor wait for it to run, ten times a second under steady reads (tenth round).
+    It holds the reader weakly and ends once the reader is collected (whose finalizer
+    sets ``wake``)."""
 
-    def close_expired() -> None:
-        alive = reader()
-        if alive is not None:
+    def closing() -> None:
+        while wake.wait():
+            time.sleep(delay)
+            alive = reader()
+            if alive is None:
+                return
             alive._close_expired_descriptors()
+            del alive  # not held while asleep: the reader can be collected meanwhile
 
-    timer = threading.Timer(delay, close_expired)
-    timer.name = "lxcfs-kept-files"
-    timer.daemon = True
+    thread = threading.Thread(target=closing, name="lxcfs-kept-files", daemon=True)
     # Started with every signal blocked, which it keeps: a process-directed signal (the
     # daemon's SIGTERM) must reach the thread that waits for it, never this one, which
     # would take it and leave that thread asleep.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
-        timer.start()
+        thread.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    return timer
+    return thread
 
 
 def _close_kept(files: KernelFiles, kept: dict[str, tuple[float, int]]) -> None:

@@ -177,7 +177,8 @@ def test_threads_never_read_a_descriptor_closed_under_them(cgroup: Path) -> None
 def test_an_idle_reader_closes_its_descriptors_by_itself(cgroup: Path) -> None:
     """With no further request (and no housekeeping), kept descriptors are closed within
     twice kept_file_max_age, the process's descriptor count comes back, and the closer
-    thread ends once nothing is kept."""
+    thread sleeps once nothing is kept; a descriptor kept later wakes the same thread,
+    and the thread ends once the reader is collected."""
     gc.collect()
     reader = CachingReader("/", kept_file_max_age=0.05)
     before = len(os.listdir("/proc/self/fd"))
@@ -186,10 +187,20 @@ def test_an_idle_reader_closes_its_descriptors_by_itself(cgroup: Path) -> None:
     assert len(os.listdir("/proc/self/fd")) == before + 2
     closer = reader._closer
     assert closer is not None and closer.is_alive()
-    deadline = time.monotonic() + 2.0
-    while reader.kept_descriptors() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert reader.kept_descriptors() == 0
-    assert len(os.listdir("/proc/self/fd")) == before
+
+    def closed_by_itself(reader: CachingReader) -> bool:
+        deadline = time.monotonic() + 2.0
+        while reader.kept_descriptors() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return reader.kept_descriptors() == 0 and len(os.listdir("/proc/self/fd")) == before
+
+    assert closed_by_itself(reader)
     time.sleep(0.01)
-    assert reader._closer is None  # the last round found nothing left: no next one
+    assert not reader._closer_wake.is_set()  # the last round found nothing left: asleep
+    reader.read_cgroup_file(str(cgroup / "memory.stat"))
+    assert reader._closer is closer and reader._closer_wake.is_set()
+    assert closed_by_itself(reader)
+    del reader
+    gc.collect()
+    closer.join(2.0)
+    assert not closer.is_alive()
