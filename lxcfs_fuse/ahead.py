@@ -40,8 +40,9 @@ Rules:
    ``due`` sets a pair's own fields after it (plain assignments: only the serving thread
    asks, and a lost one costs one more question or one render fewer).
 6. ``LXCFS_FUSE_READ_AHEAD=0`` turns it off (``enabled``): every read then pays for its
-   own re-reads, as before, for about a fifth less daemon CPU where one reader reads in a
-   steady rhythm (docs/performance.md, fifth round).
+   own re-reads, as before, for less daemon CPU where one reader reads in a steady rhythm
+   (a fifth in the fifth round, about a twentieth since the tenth) and a higher p99
+   (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -56,9 +56,9 @@ Rules:
    in random order: meminfo p90 942 -> 834 us, p99 2.5 -> 1.4 ms); if a request comes
    first the step is given back. The step is asked for before that quiet moment, not
    after: most dry spells have none, and then the loop goes straight to sleep, one
-   wake-up instead of two (tenth round: daemon CPU per read 1.12-1.16 against 1.20-1.27
-   times lxcfs's). A helper never does: its caches serve only its own reads. One process
-   alone (``-s``, one CPU) blocks in its read and does no idle work.
+   wake-up instead of two (docs/performance.md, tenth round). A helper never does: its
+   caches serve only its own reads. One process alone (``-s``, one CPU) blocks in its read
+   and does no idle work.
 9. Three of a read's four requests need nothing but the open file's shared record: the
    OPEN of a rendered file (a slot taken), the READ at or past its text's end (EOF) and
    the RELEASE of a record this process may free. The main process answers those as it
