@@ -56,31 +56,30 @@ Rules:
    about to expire are read now and that read finds them shared, and the text kept (rule
    7), or gives back when a request comes first. A render ahead is an ordinary render in
    every other way (a /proc/stat render ahead advances its history as the reader's own
-   would).
-   It never waits: one that needs a file other than a kernel file, or fails, is given up
-   and logged at debug level, and the reader's own read does what it did before.
-9. A caller's last text of a stateless, clock-kept or /proc/stat file (rule 7) is kept for that
-   caller pid until the first value it was made from expires: the view fields and host
-   snapshot as the reader served them (``CachingReader.measuring``) and the caller's
-   recent answer (``callers`` rule 5), with the caller's /proc/<pid> inode and the clock
-   moment the text depends on; and no longer than the memo's renewal time, so the memo
-   entry of a text whose inputs all last 100 ms (cpuinfo's) is found often enough to
-   stay. The caller's next read within that time gets it after one
-   stat (the same process?) and, for uptime, one clock read (the same centisecond?):
-   exactly what a render would give, since the render would be given the same shared
-   values and find this text in the memo (rule 7), for about a tenth of the cost. For
-   uptime in a new centisecond, the kept view and host snapshot (the very objects a
-   render would be given) are rendered with the new clock, skipping the rest. A
-   /proc/stat text is kept with the history object the store held after it (rule 7) and
-   served only while the store still holds that very object: its inputs and that history
-   give that text, whatever the clock (tests/properties/test_kept_texts.py), and any
-   render that moved the history on (another process of the container, a render ahead)
-   replaced the object. Nothing is kept when the view was read on a deadline worker (not
-   measured). Bounded: ``KEPT_TEXTS`` entries; the expired are
-   dropped whenever the table has doubled since the last drop (at least
-   ``KEPT_TEXTS_FLOOR``) and at every prune, so it holds about the callers of the last few
-   milliseconds, not every container read since the last prune (a burst of a thousand
-   containers otherwise left its memory fragmented after they were gone).
+   would). It never waits: one that needs a file other than a kernel file, or fails, is
+   given up and logged at debug level, and the reader's own read does what it did before.
+9. A caller's last text of a stateless, clock-kept or /proc/stat file (rule 7) is kept
+   for that caller pid until the first value it was made from expires: the view fields
+   and host snapshot as the reader served them (``CachingReader.measuring``) and the
+   caller's recent answer (``callers`` rule 5), with the caller's /proc/<pid> inode and
+   the clock moment the text depends on; and no longer than the memo's renewal time, so
+   the memo entry of a text whose inputs all last 100 ms (cpuinfo's) is found often
+   enough to stay. The caller's next read within that time gets it after one stat (the
+   same process?) and, for uptime, one clock read (the same centisecond?): exactly what a
+   render would give, since the render would be given the same shared values and find
+   this text in the memo (rule 7), for about a tenth of the cost. For uptime in a new
+   centisecond, the kept view and host snapshot (the very objects a render would be
+   given) are rendered with the new clock, skipping the rest. A /proc/stat text is kept
+   with the history object the store held after it (rule 7) and served only while the
+   store still holds that very object: its inputs and that history give that text,
+   whatever the clock (tests/properties/test_kept_texts.py), and any render that moved
+   the history on (another process of the container, a render ahead) replaced the
+   object. Nothing is kept when the view was read on a deadline worker (not measured).
+   Bounded: ``KEPT_TEXTS`` entries; the expired are dropped whenever the table has
+   doubled since the last drop (at least ``KEPT_TEXTS_FLOOR``) and at every prune, so it
+   holds about the callers of the last few milliseconds, not every container read since
+   the last prune (a burst of a thousand containers otherwise left its memory fragmented
+   after they were gone).
 """
 
 from __future__ import annotations
