@@ -49,7 +49,8 @@ Rules:
    store then holds the history the text is kept with, so later reads of the window find
    it and get the text a render would give them, and the history as it would be: stat
    renders once per window of its inputs, not twice.
-8. Reading ahead (``lxcfs_fuse.ahead``; ``ahead`` set, by the daemon's serving process):
+8. Reading ahead (``lxcfs_fuse.ahead``; ``ahead`` set by the daemon's serving process,
+   only when ``LXCFS_FUSE_READ_AHEAD=1``):
    every render tells ``ahead`` which caller read which file; ``ahead_step`` finds one
    due pair (an ``AheadStep``), which the daemon takes, rendering it looking ahead to its
    next read (``CachingReader.looking_ahead`` and the caller resolver's), so the values
@@ -714,10 +715,12 @@ class ContainerContent:
         it is due. Reads nothing, so the daemon asks before deciding whether to wait for
         a quiet moment (``lxcfs_fuse.ahead`` rule 3)."""
         ahead = self.ahead
+        if ahead is None:
+            return None  # off (the default): asked after every read, so asked cheaply
         generation = self.generation
         looking = getattr(generation.reader, "looking_ahead", None)
         resolving = getattr(generation.callers, "looking_ahead", None)
-        if ahead is None or not self.virtualize or looking is None or resolving is None:
+        if not self.virtualize or looking is None or resolving is None:
             return None
         due = ahead.due(self._fresh_until)
         if due is None:

@@ -48,8 +48,9 @@ Rules:
    stay the main process's.
 8. Idle work: when the main process finds the device dry after a request, and no helper
    engaged, it asks the operations for a step of idle work (``idle_step()``: reading
-   ahead, ``lxcfs_fuse.ahead``) once before it sleeps, and takes it, so a request that
-   arrives meanwhile waits for one step at most (a render: a few hundred microseconds).
+   ahead, ``lxcfs_fuse.ahead``, when turned on) once before it sleeps, and takes it, so a
+   request that arrives meanwhile waits for one step at most (a render: a few hundred
+   microseconds).
    Only after ``QUIET_BEFORE_IDLE_SECONDS`` without a request (asleep in ``select``): a
    reader reading several files back to back opens the next within tens of
    microseconds, and found it behind a render ahead (measured with the benchmark's reads

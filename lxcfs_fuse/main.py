@@ -206,8 +206,9 @@ def serve(options: DaemonOptions) -> int:
                         pidfile=pidfile,
                     )
                 )
-                # The main process reads ahead while idle (devfuse rule 8); the helpers,
-                # forked above, do not.
+                # With LXCFS_FUSE_READ_AHEAD=1 the main process reads ahead while idle
+                # (devfuse rule 8; off by default, ahead rule 6); the helpers, forked
+                # above, never do.
                 if ahead.enabled():
                     content.ahead = ahead.ReadAhead()
         housekeeping = Housekeeping(content, peers)

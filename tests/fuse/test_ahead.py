@@ -136,9 +136,10 @@ def test_silent_and_sparse_pairs_are_forgotten_and_the_table_is_bounded() -> Non
 
 
 @pytest.mark.parametrize(
-    ("value", "on"), [("", True), ("1", True), ("0", False), ("yes", True), (" 0 ", False)]
+    ("value", "on"),
+    [("", False), ("1", True), (" 1 ", True), ("0", False), ("yes", False), (" 0 ", False)],
 )
-def test_the_environment_variable_turns_it_off(
+def test_the_environment_variable_turns_it_on(
     value: str, on: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ahead.VARIABLE, value)
