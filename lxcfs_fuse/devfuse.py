@@ -66,7 +66,10 @@ Rules:
    reads them (``_answered_from_record``), with the answer ``_dispatch`` would give,
    without its routing, handler table and per-request bookkeeping, which were more than
    half of what such a request cost (timed warm with its write: 4.1-4.7 against 7.0-7.9
-   us; tenth round). Everything else goes through ``_dispatch``.
+   us; tenth round). The fourth, the READ at offset 0 that renders, goes from there
+   straight to ``_read_record`` when no other process holds a text of that record (so
+   ``_route`` would keep it here), answered by ``_answer`` as ``_serve_one`` answers
+   (eleventh round). Everything else goes through ``_dispatch``.
 """
 
 from __future__ import annotations
@@ -119,6 +122,10 @@ _KIND = struct.Struct("<4xIQQ")
 #: What starts the body of a READ and of a RELEASE: the handle, then the offset
 #: (``fuse_read_in``) or the flags (``fuse_release_in``; rule 9).
 _HANDLE_OFFSET = struct.Struct("<QQ")
+#: A READ's size (``fuse_read_in``, after the handle and the offset; rule 9).
+_READ_SIZE = struct.Struct("<16xI")
+#: A request's caller: uid, gid, pid (``fuse_in_header``; rule 9).
+_CALLER = struct.Struct("<24xIII")
 _REQUEST_LENGTH = struct.Struct("<I")
 _REQUEST_PID = struct.Struct("<32xI")  # fuse_in_header.pid
 _FUSE_DEV_IOC_CLONE = 0x8004E500  # _IOR(229, 0, uint32_t)
@@ -454,10 +461,10 @@ class Session:
                     self._dispatch(request, forwarded=False)
 
     def _answered_from_record(self, request: bytes) -> bool:
-        """Rule 9: answer here, at once, the three requests of a read of a rendered file
-        that need nothing but its shared record (the open, the read at EOF, the release);
-        whether it did. Anything else, or any doubt, is left to ``_dispatch``, which
-        answers these the same way."""
+        """Rule 9: answer here, at once, the requests of a read of a rendered file (the
+        open, the read at offset 0 that renders, the read at EOF, the release); whether it
+        did. Anything else, or any doubt, is left to ``_dispatch``, which answers these the
+        same way."""
         if len(request) < wire.IN_HEADER.size:
             return False
         opcode, unique, nodeid = _KIND.unpack_from(request)
@@ -477,9 +484,28 @@ class Session:
                 handle, offset = _HANDLE_OFFSET.unpack_from(request, wire.IN_HEADER.size)
                 if not handle & serving.SharedFiles.BIT:
                     return False
-                holder, length = files.record(handle ^ serving.SharedFiles.BIT)
+                slot = handle ^ serving.SharedFiles.BIT
+                holder, length = files.record(slot)
                 if opcode == Opcode.READ:
-                    if not offset or length is None or offset < length:
+                    if not offset:
+                        if self._index or (holder >= 0 and holder != self._index):
+                            return False  # routed (``_record_reader``)
+                        self._served += 1
+                        self._answer(
+                            Opcode.READ,
+                            unique,
+                            nodeid,
+                            _CALLER.unpack_from(request),
+                            request[wire.IN_HEADER.size :],
+                            None,
+                            self._read_record,
+                            slot,
+                            nodeid,
+                            0,
+                            _READ_SIZE.unpack_from(request, wire.IN_HEADER.size)[0],
+                        )
+                        return True
+                    if length is None or offset < length:
                         return False
                     self._follow_up_due = True
                 else:
@@ -765,9 +791,25 @@ class Session:
         if handler is None:
             self._send(wire.reply(unique, errno.ENOSYS), reply_to)
             return
+        self._answer(opcode, unique, nodeid, who, body, reply_to, handler, nodeid, body)
+
+    def _answer(
+        self,
+        opcode: int,
+        unique: int,
+        nodeid: int,
+        who: tuple[int, int, int],
+        body: bytes,
+        reply_to: int | None,
+        call: Callable[..., bytes | None],
+        *arguments: Any,
+    ) -> None:
+        """Run ``call(*arguments)`` for the request as its caller and answer it (rule 5):
+        its payload, its errno, or EIO; a ``MustDefer`` hands the request to a worker
+        (rule 2). None from ``call``: answered elsewhere."""
         _current.caller = who
         try:
-            payload = handler(nodeid, body)
+            payload = call(*arguments)
         except MustDefer:
             self._defer(opcode, unique, nodeid, who, body, reply_to)
             return

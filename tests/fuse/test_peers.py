@@ -18,6 +18,7 @@ import pytest
 
 from lxcfs_fuse import devfuse, peers
 from lxcfs_fuse import fuse_protocol as wire
+from lxcfs_fuse.deadline import MustDefer
 from lxcfs_fuse.fuse_protocol import Opcode
 from lxcfs_fuse.peers import IDLE, IDLE_REQUESTED, Peers, SharedFiles
 from tests.fuse.daemon import Daemon, lxcfs_fuse_mount
@@ -664,9 +665,9 @@ def _twin_sessions() -> Iterator[tuple[socket.socket, socket.socket, devfuse.Ses
 
 
 def test_a_records_own_requests_are_answered_as_dispatch_answers_them() -> None:
-    """The open, the read at EOF and the release are answered at once with what
-    ``_dispatch`` answers; the read at offset 0, a read inside the text, a second release
-    and the open of a file that is no record are left to ``_dispatch``."""
+    """The open, the read at offset 0, the read at EOF and the release are answered at
+    once with what ``_dispatch`` answers; a read inside the text, a second release and the
+    open of a file that is no record are left to ``_dispatch``."""
     (kernel, device, fast), (other, other_device, slow) = _twin_sessions()
     meminfo = fast.nodes._ids["/proc/meminfo"]
     assert slow.nodes._ids["/proc/meminfo"] == meminfo
@@ -674,7 +675,7 @@ def test_a_records_own_requests_are_answered_as_dispatch_answers_them() -> None:
         requests: list[tuple[bytes, bool]] = []
         handle = SharedFiles.BIT  # both sessions hand out slot 0 first
         requests.append((_request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1), True))
-        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 0, 30), 2), False))
+        requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 0, 30), 2), True))
         requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 30, 30), 3), False))
         requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 60, 99), 4), False))
         requests.append((_request(Opcode.READ, meminfo, _read_body(handle, 100, 99), 5), True))
@@ -695,9 +696,79 @@ def test_a_records_own_requests_are_answered_as_dispatch_answers_them() -> None:
             end.close()
 
 
-def test_the_main_loop_dispatches_only_the_read_that_renders() -> None:
+class _Failing(_Texts):
+    """Operations whose render fails with ``failure``."""
+
+    def __init__(self, failure: BaseException) -> None:
+        super().__init__(b"")
+        self.failure = failure
+
+    def content_of(self, path: str) -> bytes:
+        self.renders += 1
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(errno.EACCES, "denied"), RuntimeError("a bug"), MustDefer()],
+    ids=["errno", "unexpected", "must-defer"],
+)
+def test_a_failed_render_at_offset_0_is_answered_as_dispatch_answers_it(
+    failure: BaseException,
+) -> None:
+    """The read at offset 0 answered at once fails as ``_dispatch``'s does: the errno, EIO
+    for anything unexpected, and a request that must wait handed to a worker whole."""
+    sessions = []
+    for _ in range(2):
+        kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        session = devfuse.Session(_Failing(failure), device.fileno(), peers=Peers(2))
+        deferred: list[tuple[object, ...]] = []
+        session._defer = lambda *request, deferred=deferred: deferred.append(request)  # type: ignore[method-assign]
+        sessions.append((kernel, device, session, deferred))
+    (kernel, _, fast, fast_deferred), (other, _, slow, slow_deferred) = sessions
+    meminfo = fast.nodes._ids["/proc/meminfo"]
+    try:
+        opened = _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1)
+        read = _request(Opcode.READ, meminfo, _read_body(SharedFiles.BIT, 0, 30), 2, pid=4242)
+        for request in (opened, read):
+            assert fast._answered_from_record(request)
+            slow._dispatch(request, forwarded=False)
+            if isinstance(failure, MustDefer) and request is read:
+                continue
+            assert kernel.recv(1 << 20) == other.recv(1 << 20)
+        assert fast_deferred == slow_deferred
+        assert len(fast_deferred) == (1 if isinstance(failure, MustDefer) else 0)
+        if fast_deferred:
+            assert fast_deferred[0][:4] == (Opcode.READ, 2, meminfo, (0, 0, 4242))
+        assert fast.requests_served == slow.requests_served == 2
+        assert fast._operations.renders == slow._operations.renders == 1
+    finally:
+        for kernel_end, device_end, _, _ in sessions:
+            kernel_end.close()
+            device_end.close()
+
+
+def test_a_read_at_offset_0_of_a_text_another_process_holds_goes_to_dispatch() -> None:
+    """Rule 9 takes the read at offset 0 only where ``_route`` would keep it: not when a
+    helper holds the record's text (it goes to the holder), nor in a helper."""
+    shared = Peers(2)
+    main = devfuse.Session(object(), shared.mailbox.fileno(), peers=shared)
+    shared.index = 1
+    helper = devfuse.Session(object(), shared.mailbox.fileno(), peers=shared)
+    files = shared.files
+    slot = files.take(0)
+    meminfo = main.nodes._ids["/proc/meminfo"]
+    read = _request(Opcode.READ, meminfo, _read_body(SharedFiles.BIT | slot, 0, 30), 2)
+    files.rendered(slot, 1, 100)  # the helper holds the text
+    assert not main._answered_from_record(read)
+    files.rendered(slot, -1, 100)  # nobody does: still the main process's to render
+    assert not helper._answered_from_record(read)
+    assert main._route(Opcode.READ, meminfo, read[wire.IN_HEADER.size :], 77) == 0
+
+
+def test_the_main_loop_answers_a_whole_read_without_dispatch() -> None:
     """A whole read through the main process's loop (open, read, read at EOF, release):
-    one request goes through ``_dispatch``, the other three are answered from the record."""
+    no request goes through ``_dispatch``; the read at offset 0 renders once."""
     kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     device.setblocking(False)  # the mounted device is read without blocking
     operations = _Texts(b"0123456789" * 10)
@@ -732,5 +803,5 @@ def test_the_main_loop_dispatches_only_the_read_that_renders() -> None:
         thread.join(10)
         device.close()
     assert got == [b"0123456789" * 10, b"", b""]
-    assert dispatched == [Opcode.READ]
+    assert dispatched == []
     assert operations.renders == 1
