@@ -714,10 +714,12 @@ class _Failing(_Texts):
     ids=["errno", "unexpected", "must-defer"],
 )
 def test_a_failed_render_at_offset_0_is_answered_as_dispatch_answers_it(
-    failure: BaseException,
+    failure: BaseException, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The read at offset 0 answered at once fails as ``_dispatch``'s does: the errno, EIO
-    for anything unexpected, and a request that must wait handed to a worker whole."""
+    for anything unexpected (met at the open, rule 10), and a request that must wait
+    handed to a worker whole (the render at the open given up)."""
+    monkeypatch.setattr(devfuse, "RENDER_AT_OPEN_SECONDS", 60.0)
     sessions = []
     for _ in range(2):
         kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -728,7 +730,7 @@ def test_a_failed_render_at_offset_0_is_answered_as_dispatch_answers_it(
     (kernel, _, fast, fast_deferred), (other, _, slow, slow_deferred) = sessions
     meminfo = fast.nodes._ids["/proc/meminfo"]
     try:
-        opened = _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1)
+        opened = _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1, pid=4242)
         read = _request(Opcode.READ, meminfo, _read_body(SharedFiles.BIT, 0, 30), 2, pid=4242)
         for request in (opened, read):
             assert fast._answered_from_record(request)
@@ -741,7 +743,8 @@ def test_a_failed_render_at_offset_0_is_answered_as_dispatch_answers_it(
         if fast_deferred:
             assert fast_deferred[0][:4] == (Opcode.READ, 2, meminfo, (0, 0, 4242))
         assert fast.requests_served == slow.requests_served == 2
-        assert fast._operations.renders == slow._operations.renders == 1
+        assert slow._operations.renders == 1
+        assert fast._operations.renders == (2 if isinstance(failure, MustDefer) else 1)
     finally:
         for kernel_end, device_end, _, _ in sessions:
             kernel_end.close()
@@ -766,9 +769,110 @@ def test_a_read_at_offset_0_of_a_text_another_process_holds_goes_to_dispatch() -
     assert main._route(Opcode.READ, meminfo, read[wire.IN_HEADER.size :], 77) == 0
 
 
-def test_the_main_loop_answers_a_whole_read_without_dispatch() -> None:
+def _opened_session() -> tuple[socket.socket, socket.socket, devfuse.Session, _Texts, int]:
+    kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    operations = _Texts(b"0123456789" * 10)
+    session = devfuse.Session(operations, device.fileno(), peers=Peers(2))
+    return kernel, device, session, operations, session.nodes._ids["/proc/meminfo"]
+
+
+def _open_and_read(
+    session: devfuse.Session,
+    kernel: socket.socket,
+    meminfo: int,
+    *,
+    flags: int = os.O_RDONLY,
+    reader: int = 5,
+    between: bytes | None = None,
+) -> tuple[int, bytes]:
+    """An OPEN by task 5, ``between`` if given, then a READ at offset 0 by ``reader``: the
+    renders made at the open, and the read's answer."""
+    operations = session._operations
+    assert session._answered_from_record(
+        _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(flags, 0), 1, pid=5)
+    )
+    made_at_open = operations.renders
+    handle = wire.OPEN_OUT.unpack_from(_answer(kernel)[2])[0]
+    if between is not None:
+        if not session._answered_from_record(between):
+            session._dispatch(between, forwarded=False)
+        _answer(kernel)
+    read = _request(Opcode.READ, meminfo, _read_body(handle, 0, 4096), 2, pid=reader)
+    assert session._answered_from_record(read)
+    return made_at_open, _answer(kernel)[2]
+
+
+def test_the_text_made_at_the_open_goes_to_the_first_read_by_the_same_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 10: the OPEN renders for the opener, and its READ at offset 0 by the same task
+    within ``RENDER_AT_OPEN_SECONDS`` gets that text: one render in all."""
+    monkeypatch.setattr(devfuse, "RENDER_AT_OPEN_SECONDS", 60.0)
+    kernel, device, session, operations, meminfo = _opened_session()
+    try:
+        assert _open_and_read(session, kernel, meminfo) == (1, b"0123456789" * 10)
+        assert operations.renders == 1
+    finally:
+        kernel.close()
+        device.close()
+
+
+@pytest.mark.parametrize("case", ["other task", "too late", "request between", "write only"])
+def test_a_read_the_text_made_at_the_open_is_not_for_renders_anew(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 10: a read by another task, one later than ``RENDER_AT_OPEN_SECONDS``, or one
+    after another request renders as before; an open for writing renders nothing."""
+    monkeypatch.setattr(devfuse, "RENDER_AT_OPEN_SECONDS", -1.0 if case == "too late" else 60.0)
+    kernel, device, session, operations, meminfo = _opened_session()
+    # A release of a record that is not open (answered EBADF by ``_dispatch``).
+    stray = _request(Opcode.RELEASE, meminfo, wire.RELEASE_IN.pack(SharedFiles.BIT | 9, 0, 0, 0), 3)
+    try:
+        made_at_open, text = _open_and_read(
+            session,
+            kernel,
+            meminfo,
+            reader=6 if case == "other task" else 5,
+            between=stray if case == "request between" else None,
+            flags=os.O_WRONLY if case == "write only" else os.O_RDONLY,
+        )
+        assert text == b"0123456789" * 10
+        assert made_at_open == (0 if case == "write only" else 1)
+        assert operations.renders == made_at_open + 1
+    finally:
+        kernel.close()
+        device.close()
+
+
+def test_nothing_is_made_at_the_open_with_a_helper_engaged_or_in_a_helper() -> None:
+    """Rule 10 is the main process's, and not while a helper may take the read."""
+    kernel, device, session, operations, meminfo = _opened_session()
+    shared = session._peers
+    assert shared is not None
+    try:
+        assert shared.engage_idle_helper()
+        assert session._answered_from_record(
+            _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 1, pid=5)
+        )
+        _answer(kernel)
+        assert operations.renders == 0
+        shared.index = 1
+        helper = devfuse.Session(operations, device.fileno(), peers=shared)
+        helper._render_at_open(
+            _request(Opcode.OPEN, meminfo, wire.OPEN_IN.pack(0, 0), 2, pid=5), 0, meminfo
+        )
+        assert operations.renders == 0
+    finally:
+        kernel.close()
+        device.close()
+
+
+def test_the_main_loop_answers_a_whole_read_without_dispatch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A whole read through the main process's loop (open, read, read at EOF, release):
-    no request goes through ``_dispatch``; the read at offset 0 renders once."""
+    no request goes through ``_dispatch``; the text is made once, at the open."""
+    monkeypatch.setattr(devfuse, "RENDER_AT_OPEN_SECONDS", 60.0)
     kernel, device = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     device.setblocking(False)  # the mounted device is read without blocking
     operations = _Texts(b"0123456789" * 10)
