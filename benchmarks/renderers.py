@@ -11,15 +11,19 @@ Two figures per file:
   are built before the timed loop (``_time_each``), so only the render is timed;
 - ``warm``: one snapshot reused, what the daemon pays while ``CachingReader`` shares it.
 Each is the best of five timing runs in the timing thread's CPU time (other work on a
-shared machine takes CPUs away, but is not counted).
+shared machine takes CPUs away, but is not counted). The runs are interleaved: each of the
+five rounds times every file and figure once, so a slow spell of the machine (this VM has
+them, a second or so at half speed) spoils one run of several figures, not all five runs
+of one (eleventh round: meminfo at 41 us in a run where it was 24-27 in the others, and
+faster on the 512-CPU host than on the 2-CPU one).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import time
-import timeit
 from typing import Any
 
 import attrs
@@ -113,39 +117,55 @@ def _steady_history(path: str, inputs: RenderInputs) -> RenderInputs:
     return attrs.evolve(inputs, history=rendered.history)
 
 
-def _time(function: Any, seconds: float) -> float:
-    """Best-of-five microseconds per call, each run sized to about ``seconds``. Timed in
-    the thread's CPU time, not wall time: on a shared machine the other work's share of the
-    CPUs would otherwise be counted as the renderer's."""
-    timer = timeit.Timer(function, timer=time.thread_time)
-    once = min(timer.repeat(number=1, repeat=3))
-    number = max(1, int(seconds / max(once, 1e-7)))
-    return min(timer.repeat(number=number, repeat=5)) / number * 1e6
+#: Timing runs per figure, each round timing every figure once (module docstring).
+ROUNDS = 5
 
 
-def _time_each(make: Any, render: Any, seconds: float) -> float:
-    """Like ``_time``, for a render that needs fresh inputs every time: they are built
-    before each timing run, so only ``render(inputs)`` is timed (building a snapshot and
-    its inputs is the test's work, about 5 us, not the renderer's)."""
+class _Timing:
+    """One figure: ``render(make())`` timed in runs of about ``seconds`` each, in the
+    thread's CPU time, not wall time (on a shared machine the other work's share of the
+    CPUs would otherwise be counted as the renderer's). ``make`` builds a render's inputs
+    before each run, so only the render is timed (building a snapshot and its inputs is the
+    test's work, about 5 us, not the renderer's); None: the same inputs every time."""
 
-    def run(number: int) -> float:
-        made = [make() for _ in range(number)]
-        started = time.thread_time()
-        for inputs in made:
-            render(inputs)
-        return time.thread_time() - started
+    def __init__(self, render: Any, make: Any, seconds: float) -> None:
+        self._render = render
+        self._make = make
+        once = min(self._run(1) for _ in range(3))
+        self._number = max(1, int(seconds / max(once, 1e-7)))
+        self.best = float("inf")
 
-    once = min(run(1) for _ in range(3))
-    number = max(1, int(seconds / max(once, 1e-7)))
-    return min(run(number) for _ in range(5)) / number * 1e6
+    def _run(self, number: int) -> float:
+        made = [self._make() for _ in range(number)] if self._make is not None else None
+        render = self._render
+        if made is not None:
+            started = time.thread_time()
+            for inputs in made:
+                render(inputs)
+            return time.thread_time() - started
+        # The same inputs every time: timed as ``timeit`` times, the collector off.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            started = time.thread_time()
+            for _ in range(number):
+                render()
+            return time.thread_time() - started
+        finally:
+            if collecting:
+                gc.enable()
+
+    def run(self) -> None:
+        """One timing run; ``best`` keeps the fastest, in microseconds per render."""
+        self.best = min(self.best, self._run(self._number) / self._number * 1e6)
 
 
 def measure(quick: bool) -> dict[str, Any]:
     """Microseconds per render of every registry file, cold and warm, on both hosts."""
     seconds = 0.02 if quick else 0.1
-    results: dict[str, Any] = {}
+    timings: dict[str, dict[str, dict[str, _Timing]]] = {}
     for label, inputs in (("2cpu", fixture_inputs()), ("512cpu", many_cpu_inputs())):
-        per_file: dict[str, dict[str, float]] = {}
+        per_file: dict[str, dict[str, _Timing]] = {}
         for spec in files.FILES:
             steady = _steady_history(spec.path, inputs)
             history: ContainerHistory = steady.history
@@ -162,8 +182,23 @@ def measure(quick: bool) -> dict[str, Any]:
                 files.render(path, inputs)
 
             per_file[spec.path] = {
-                "cold_us": _time_each(fresh, cold, seconds),
-                "warm_us": _time(warm, seconds),
+                "cold_us": _Timing(cold, fresh, seconds),
+                "warm_us": _Timing(warm, None, seconds),
             }
-        results[label] = per_file
-    return results
+        timings[label] = per_file
+    every = [
+        timing
+        for per_file in timings.values()
+        for pair in per_file.values()
+        for timing in pair.values()
+    ]
+    for _ in range(ROUNDS):
+        for timing in every:
+            timing.run()
+    return {
+        label: {
+            path: {figure: timing.best for figure, timing in pair.items()}
+            for path, pair in per_file.items()
+        }
+        for label, per_file in timings.items()
+    }
