@@ -310,7 +310,12 @@ class AheadStep:
         it hands back, rule 7: its reader's read finds it.) Never raises."""
         started = time.perf_counter()
         self._content._render_ahead(self._due.path, self._due.pid, self._context)
-        self._ahead.took(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self._ahead.took(took)
+        if log.isEnabledFor(logging.DEBUG):  # -d: what was read ahead (docs/fuse.md)
+            log.debug(
+                "read %s ahead for pid %d in %.0f us", self._due.path, self._due.pid, took * 1e6
+            )
 
     def give_back(self) -> None:
         self._ahead.give_back(self._due)

@@ -18,6 +18,9 @@ from lxcfs_fuse.content import KEPT_TEXTS_FLOOR, ContainerContent
 from lxcfs_fuse.deadline import inline_only
 from lxcfs_model import RenderOptions
 from lxcfs_model.io import CachingReader, SystemReader
+from tests.fuse.daemon import lxcfs_fuse_mount
+from tests.reliability.live import expected_memtotal_line, host_memtotal_kb
+from tests.system.harness import container_cgroups
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CHILD = 4250  # in the container /lxc/c1 of the v1-nested fixture
@@ -404,3 +407,49 @@ def test_prune_forgets_pairs_that_went_silent_without_any_request() -> None:
     clock.now += MAX_GAP
     planner.prune()
     assert len(planner) == 0
+
+
+# ------------------------------------------------------------------ the daemon, turned on
+
+_LOOP = r"""
+import sys, time
+mount, seconds, expected = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+stop = time.monotonic() + seconds
+reads = wrong = 0
+last_uptime = 0.0
+while time.monotonic() < stop:
+    for name in ("meminfo", "stat", "uptime"):
+        with open(f"{mount}/proc/{name}", "rb") as f:
+            text = f.read().decode()
+        reads += 1
+        if name == "meminfo":
+            wrong += text.split("\n", 1)[0] != expected
+        elif name == "stat":
+            wrong += not text.startswith("cpu ") or "\ncpu0 " not in text
+        else:
+            uptime = float(text.split()[0])
+            wrong += uptime < last_uptime
+            last_uptime = uptime
+    time.sleep(0.002)
+print(reads, wrong)
+"""
+
+
+@pytest.mark.root
+def test_turned_on_the_daemon_reads_ahead_and_every_text_is_the_containers() -> None:
+    """``LXCFS_FUSE_READ_AHEAD=1`` (off by default, rule 6): a container reading three files
+    every few milliseconds gets its own texts, whole, its uptime never going back, while
+    the daemon renders ahead (its ``-d`` log says so) and logs no failure."""
+    with (
+        lxcfs_fuse_mount(("-d", "-l", "--enable-cfs"), extra_env={ahead.VARIABLE: "1"}) as daemon,
+        container_cgroups() as cgroups,
+    ):
+        cgroups.set_memory_limit(192 << 20)
+        probe = cgroups.start_probe(new_pid_namespace=True)
+        expected = expected_memtotal_line(192 << 20, host_memtotal_kb())
+        done = probe.run(["python3", "-c", _LOOP, daemon.path, "2", expected], timeout=60)
+        reads, wrong = (int(field) for field in done.stdout.split())
+        log = daemon.log()
+    assert reads > 100 and wrong == 0, done.stdout + done.stderr
+    assert " ahead for pid " in log, log[-2000:]
+    assert "Traceback" not in log and "failed" not in log, log[-2000:]
