@@ -818,7 +818,7 @@ def test_the_text_made_at_the_open_goes_to_the_first_read_by_the_same_task(
 
 
 @pytest.mark.parametrize("case", ["other task", "too late", "request between", "write only"])
-def test_a_read_the_text_made_at_the_open_is_not_for_renders_anew(
+def test_any_other_read_renders_anew_and_an_open_for_writing_makes_nothing(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rule 10: a read by another task, one later than ``RENDER_AT_OPEN_SECONDS``, or one
