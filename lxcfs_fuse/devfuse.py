@@ -507,33 +507,7 @@ class Session:
                 holder, length = files.record(slot)
                 if opcode == Opcode.READ:
                     if not offset:
-                        if self._index or (holder >= 0 and holder != self._index):
-                            return False  # routed (``_record_reader``)
-                        who = _CALLER.unpack_from(request)
-                        made: bytes | BaseException | None = None
-                        if (
-                            opened is not None
-                            and opened[0] == slot
-                            and opened[1] == who[2]
-                            and time.monotonic() - opened[2] <= RENDER_AT_OPEN_SECONDS
-                        ):
-                            made = opened[3]
-                        self._served += 1
-                        self._answer(
-                            Opcode.READ,
-                            unique,
-                            nodeid,
-                            who,
-                            request[wire.IN_HEADER.size :],
-                            None,
-                            self._read_record,
-                            slot,
-                            nodeid,
-                            0,
-                            _READ_SIZE.unpack_from(request, wire.IN_HEADER.size)[0],
-                            made,
-                        )
-                        return True
+                        return self._read_from_start(request, unique, nodeid, slot, holder, opened)
                     if length is None or offset < length:
                         return False
                     self._follow_up_due = True
@@ -555,6 +529,46 @@ class Session:
         self._send(wire.reply(unique, 0, answer))
         if opcode == Opcode.OPEN:
             self._render_at_open(request, slot, nodeid)
+        return True
+
+    def _read_from_start(
+        self,
+        request: bytes,
+        unique: int,
+        nodeid: int,
+        slot: int,
+        holder: int,
+        opened: tuple[int, int, float, bytes | BaseException] | None,
+    ) -> bool:
+        """Rules 9 and 10: the READ at offset 0 of record ``slot``, served here unless
+        ``_route`` would send it elsewhere (whether it was); with the text made at its open
+        if ``opened`` is that, for this task, and recent enough."""
+        if self._index or (holder >= 0 and holder != self._index):
+            return False  # routed (``_record_reader``)
+        who = _CALLER.unpack_from(request)
+        made: bytes | BaseException | None = None
+        if (
+            opened is not None
+            and opened[0] == slot
+            and opened[1] == who[2]
+            and time.monotonic() - opened[2] <= RENDER_AT_OPEN_SECONDS
+        ):
+            made = opened[3]
+        self._served += 1
+        self._answer(
+            Opcode.READ,
+            unique,
+            nodeid,
+            who,
+            request[wire.IN_HEADER.size :],
+            None,
+            self._read_record,
+            slot,
+            nodeid,
+            0,
+            _READ_SIZE.unpack_from(request, wire.IN_HEADER.size)[0],
+            made,
+        )
         return True
 
     def _render_at_open(self, request: bytes, slot: int, nodeid: int) -> None:
